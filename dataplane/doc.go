@@ -1,0 +1,9 @@
+// Package dataplane is the Go side of wgbpfd's BPF objects: it loads them,
+// attaches them with tcx, installs keys through the SEC("syscall") programs,
+// and exposes peers, AllowedIPs, endpoints, sessions, counters and events.
+//
+// Minimum kernel: Linux 6.10 (bpf_crypto kfuncs in TC programs, tcx links,
+// BTF). Developed and tested on 6.18.
+package dataplane
+
+//go:generate go tool bpf2go -target bpfel -cc clang-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -no-global-types -type wg_session wgbpf ../bpf/wgbpfd.c -- -I../bpf -I/usr/include/x86_64-linux-gnu

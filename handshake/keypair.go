@@ -1,0 +1,14 @@
+package handshake
+
+import "time"
+
+// Keypair is the result of a completed handshake: the two transport keys of
+// one session and the indices that name it on the wire.
+type Keypair struct {
+	Send        [32]byte // key for packets we send (initiator→responder if Initiator)
+	Receive     [32]byte // key for packets we receive
+	LocalIndex  uint32   // the receiver index peers put on packets to us
+	RemoteIndex uint32   // the receiver index we put on packets to the peer
+	Initiator   bool     // true if we sent the initiation
+	Created     time.Time
+}
