@@ -89,3 +89,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct wg_scratch);
 } scratch SEC(".maps");
+
+/* ---- drop counters by reason (per-CPU array, summed by userspace) ------- */
+enum wg_drop_reason {
+	WG_DROP_NO_SESSION = 0,   /* unknown receiver index / removed keypair */
+	WG_DROP_BAD_TAG = 1,      /* authentication failed */
+	WG_DROP_REPLAY = 2,       /* counter outside or already in the window */
+	WG_DROP_SRC_NOT_ALLOWED = 3, /* inner source not in the peer's AllowedIPs */
+	WG_DROP_MALFORMED = 4,    /* truncated or inconsistent headers */
+	WG_DROP_TOO_BIG = 5,      /* larger than the MTU / WG_MAX_PADDED */
+	WG_DROP_SUITE_MISMATCH = 6, /* message type of the other suite */
+	WG_DROP_EXPIRED = 7,      /* counter or age past the REJECT_AFTER limits */
+	WG_DROP_CRYPTO = 8,       /* the crypto backend failed (bpf_crypto error) */
+	WG_DROP_NO_ROUTE = 9,     /* no peer/endpoint for the packet */
+	WG_DROP_REASONS = 16,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WG_DROP_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+static __always_inline void wg_count_drop(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&drops, &reason);
+	if (c)
+		*c += 1;
+}

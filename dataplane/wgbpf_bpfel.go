@@ -36,6 +36,7 @@ type wgbpfWgSession struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	wgbpfMapDrops    = "drops"
 	wgbpfMapScratch  = "scratch"
 	wgbpfMapSessions = "sessions"
 )
@@ -88,6 +89,7 @@ type wgbpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfMapSpecs struct {
+	Drops    *ebpf.MapSpec `ebpf:"drops"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Sessions *ebpf.MapSpec `ebpf:"sessions"`
 }
@@ -118,12 +120,14 @@ func (o *wgbpfObjects) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfMaps struct {
+	Drops    *ebpf.Map `ebpf:"drops"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Sessions *ebpf.Map `ebpf:"sessions"`
 }
 
 func (m *wgbpfMaps) Close() error {
 	return _WgbpfClose(
+		m.Drops,
 		m.Scratch,
 		m.Sessions,
 	)

@@ -1,0 +1,34 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// Dataplane is one loaded instance of wgbpfd's BPF object: its programs and
+// maps. Attachment (attach.go), keys (keys.go), peers (peers.go) and events
+// (events.go) are methods on it.
+type Dataplane struct {
+	objs wgbpfObjects
+}
+
+// Load loads the BPF object into the kernel. The verifier log of a failed load
+// is part of the returned error.
+func Load() (*Dataplane, error) {
+	d := &Dataplane{}
+	if err := loadWgbpfObjects(&d.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading BPF objects: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading BPF objects: %w", err)
+	}
+	return d, nil
+}
+
+// Close releases the programs and maps (pinned ones stay pinned).
+func (d *Dataplane) Close() error {
+	return d.objs.Close()
+}
