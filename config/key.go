@@ -39,10 +39,14 @@ func decodeKey(s string) ([KeyLen]byte, bool) {
 			return k, false
 		}
 	}
-	n, err := base64.StdEncoding.Decode(k[:], []byte(s))
+	var buf [KeyLen + 1]byte // DecodedLen(44) is 33
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(s))
 	if err != nil || n != KeyLen {
-		return [KeyLen]byte{}, false
+		clear(buf[:])
+		return k, false
 	}
+	copy(k[:], buf[:KeyLen])
+	clear(buf[:])
 	return k, true
 }
 

@@ -1,0 +1,498 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// MaxFileSize bounds the size of a configuration file ParseFile reads.
+const MaxFileSize = 16 << 20
+
+type section int
+
+const (
+	sectionNone section = iota
+	sectionInterface
+	sectionPeer
+)
+
+// keyInfo describes one configuration key.
+type keyInfo struct {
+	name      string // canonical spelling
+	section   section
+	singleton bool
+	parse     func(p *parser, line int, value string) *Error
+}
+
+type keyID struct {
+	name    string // lower case
+	section section
+}
+
+var keys = map[keyID]keyInfo{}
+
+func init() {
+	add := func(name string, s section, singleton bool, f func(*parser, int, string) *Error) {
+		keys[keyID{lowerASCII(name), s}] = keyInfo{name, s, singleton, f}
+	}
+	add("PrivateKey", sectionInterface, true, (*parser).privateKey)
+	add("ListenPort", sectionInterface, true, (*parser).listenPort)
+	add("FwMark", sectionInterface, true, (*parser).fwMark)
+	add("Address", sectionInterface, false, (*parser).address)
+	add("DNS", sectionInterface, false, (*parser).dns)
+	add("MTU", sectionInterface, true, (*parser).mtu)
+	add("Table", sectionInterface, true, (*parser).table)
+	add("PreUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreUp, v) })
+	add("PostUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostUp, v) })
+	add("PreDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreDown, v) })
+	add("PostDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostDown, v) })
+	add("SaveConfig", sectionInterface, true, (*parser).saveConfig)
+	add("Cipher", sectionInterface, true, (*parser).interfaceCipher)
+	add("PublicKey", sectionPeer, true, (*parser).publicKey)
+	add("PresharedKey", sectionPeer, true, (*parser).presharedKey)
+	add("AllowedIPs", sectionPeer, false, (*parser).allowedIPs)
+	add("Endpoint", sectionPeer, true, (*parser).endpoint)
+	add("PersistentKeepalive", sectionPeer, true, (*parser).keepalive)
+	add("Cipher", sectionPeer, true, (*parser).peerCipher)
+}
+
+// lookupKey finds the key named (case-insensitively) k in section s, and
+// whether k is known in any section.
+func lookupKey(k string, s section) (keyInfo, bool, string) {
+	lk := lowerASCII(k)
+	if ki, ok := keys[keyID{lk, s}]; ok {
+		return ki, true, ki.name
+	}
+	for _, other := range []section{sectionInterface, sectionPeer} {
+		if ki, ok := keys[keyID{lk, other}]; ok {
+			return keyInfo{}, false, ki.name
+		}
+	}
+	return keyInfo{}, false, ""
+}
+
+type peerState struct {
+	pubLine int // line of PublicKey, 0 if none
+}
+
+type parser struct {
+	name       string
+	cfg        *Config
+	section    section
+	ifaceLine  int            // line of [Interface], 0 if none
+	privLine   int            // line of PrivateKey, 0 if none
+	seen       map[string]int // singleton key -> line, for the current section
+	peers      []peerState    // parallel to cfg.Peers
+	addrLines  map[netip.Prefix]int
+	cur        *Peer
+	curState   *peerState
+	tableValue string
+}
+
+func (p *parser) errorf(line int, key, format string, args ...any) *Error {
+	return &Error{File: p.name, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse parses a configuration in the wg-quick format. name is used in
+// error messages and stored in Config.Name. Every error is a *Error.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &parser{
+		name:      name,
+		cfg:       &Config{Name: name},
+		addrLines: map[netip.Prefix]int{},
+	}
+	if err := p.run(data); err != nil {
+		return nil, err
+	}
+	return p.cfg, nil
+}
+
+// ParseFile reads and parses the file at path.
+func ParseFile(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	defer clear(buf.Bytes()) // the file holds the private key
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if n > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}
+	}
+	return Parse(path, buf.Bytes())
+}
+
+// fileError wraps a file system error, without repeating the path.
+func fileError(path string, err error) *Error {
+	msg := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		msg = pe.Op + ": " + pe.Err.Error()
+	}
+	return &Error{File: path, Msg: msg, Err: err}
+}
+
+func (p *parser) run(data []byte) error {
+	lineNo := 0
+	for len(data) > 0 {
+		lineNo++
+		var raw []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			raw, data = data[:i], data[i+1:]
+		} else {
+			raw, data = data, nil
+		}
+		raw = bytes.TrimSuffix(raw, []byte("\r"))
+		if hasControl(string(raw)) {
+			return p.errorf(lineNo, "", "line contains a control character")
+		}
+		line := string(raw)
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		line = trimSpace(line)
+		if line == "" {
+			continue
+		}
+		if line[0] == '[' {
+			if err := p.header(lineNo, line); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.keyValue(lineNo, line); err != nil {
+			return err
+		}
+	}
+	if err := p.finish(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (p *parser) header(line int, s string) *Error {
+	if !strings.HasSuffix(s, "]") {
+		return p.errorf(line, "", "malformed section header (missing ']')")
+	}
+	name := trimSpace(s[1 : len(s)-1])
+	p.seen = map[string]int{}
+	switch lowerASCII(name) {
+	case "interface":
+		if p.ifaceLine != 0 {
+			return p.errorf(line, "", "duplicate [Interface] section (first on line %d)", p.ifaceLine)
+		}
+		p.ifaceLine = line
+		p.section = sectionInterface
+		p.cur, p.curState = nil, nil
+	case "peer":
+		p.section = sectionPeer
+		p.cfg.Peers = append(p.cfg.Peers, Peer{Line: line})
+		p.peers = append(p.peers, peerState{})
+		p.cur = &p.cfg.Peers[len(p.cfg.Peers)-1]
+		p.curState = &p.peers[len(p.peers)-1]
+	default:
+		if safeName(name) == name {
+			return p.errorf(line, "", "unknown section [%s]", name)
+		}
+		return p.errorf(line, "", "unknown section")
+	}
+	return nil
+}
+
+func (p *parser) keyValue(line int, s string) *Error {
+	eq := strings.IndexByte(s, '=')
+	if eq < 0 {
+		// The line is not echoed: it could be a pasted private key.
+		return p.errorf(line, "", "expected Key = value")
+	}
+	k, v := trimSpace(s[:eq]), trimSpace(s[eq+1:])
+	if k == "" {
+		return p.errorf(line, "", "missing key before '='")
+	}
+	ki, ok, canon := lookupKey(k, p.section)
+	if p.section == sectionNone {
+		if canon == "" && safeName(k) == k {
+			canon = k
+		}
+		return p.errorf(line, canon, "key outside a section; expected [Interface] or [Peer] first")
+	}
+	if !ok {
+		sec := "[Interface]"
+		if p.section == sectionPeer {
+			sec = "[Peer]"
+		}
+		if canon != "" {
+			return p.errorf(line, canon, "not valid in %s", sec)
+		}
+		if safeName(k) == k {
+			return p.errorf(line, k, "unknown key in %s", sec)
+		}
+		return p.errorf(line, "", "unknown key in %s", sec)
+	}
+	if ki.singleton {
+		if first, dup := p.seen[ki.name]; dup {
+			return p.errorf(line, ki.name, "set twice in one section (first on line %d)", first)
+		}
+		p.seen[ki.name] = line
+	}
+	return ki.parse(p, line, v)
+}
+
+// list splits a comma-separated value into trimmed entries. An empty value
+// is an empty list; an empty entry is an error.
+func (p *parser) list(line int, key, v string) ([]string, *Error) {
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	for i := range parts {
+		parts[i] = trimSpace(parts[i])
+		if parts[i] == "" {
+			return nil, p.errorf(line, key, "empty entry in list %q", v)
+		}
+	}
+	return parts, nil
+}
+
+func (p *parser) privateKey(line int, v string) *Error {
+	k, ok := decodeKey(v)
+	if !ok {
+		return p.errorf(line, "PrivateKey", "not a valid base64 32-byte key")
+	}
+	if k == [KeyLen]byte{} {
+		return p.errorf(line, "PrivateKey", "the all-zero key is not a valid private key")
+	}
+	p.cfg.Interface.PrivateKey = PrivateKey(k)
+	p.privLine = line
+	return nil
+}
+
+func (p *parser) listenPort(line int, v string) *Error {
+	n, msg := parsePort(v)
+	if msg != "" {
+		return p.errorf(line, "ListenPort", "%s", msg)
+	}
+	p.cfg.Interface.ListenPort = n
+	return nil
+}
+
+func (p *parser) fwMark(line int, v string) *Error {
+	n, msg := parseFwMark(v)
+	if msg != "" {
+		return p.errorf(line, "FwMark", "%s", msg)
+	}
+	p.cfg.Interface.FwMark = n
+	return nil
+}
+
+func (p *parser) address(line int, v string) *Error {
+	items, err := p.list(line, "Address", v)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		pfx, msg := parsePrefix(it)
+		if msg != "" {
+			return p.errorf(line, "Address", "%s", msg)
+		}
+		if first, dup := p.addrLines[pfx]; dup {
+			return p.errorf(line, "Address", "%s is listed twice (first on line %d)", pfx, first)
+		}
+		p.addrLines[pfx] = line
+		p.cfg.Interface.Addresses = append(p.cfg.Interface.Addresses, pfx)
+	}
+	return nil
+}
+
+func (p *parser) dns(line int, v string) *Error {
+	items, err := p.list(line, "DNS", v)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		a, search, msg := parseDNSEntry(it)
+		if msg != "" {
+			return p.errorf(line, "DNS", "%s", msg)
+		}
+		if search != "" {
+			p.cfg.Interface.DNSSearch = append(p.cfg.Interface.DNSSearch, search)
+		} else {
+			p.cfg.Interface.DNS = append(p.cfg.Interface.DNS, a)
+		}
+	}
+	return nil
+}
+
+func (p *parser) mtu(line int, v string) *Error {
+	n, msg := parseMTU(v)
+	if msg != "" {
+		return p.errorf(line, "MTU", "%s", msg)
+	}
+	p.cfg.Interface.MTU = n
+	return nil
+}
+
+func (p *parser) table(line int, v string) *Error {
+	t, msg := parseTable(v)
+	if msg != "" {
+		return p.errorf(line, "Table", "%s", msg)
+	}
+	p.tableValue = t
+	return nil
+}
+
+func (p *parser) hook(dst *[]string, v string) *Error {
+	// An empty hook is a no-op in wg-quick; drop it.
+	if v != "" {
+		*dst = append(*dst, v)
+	}
+	return nil
+}
+
+func (p *parser) saveConfig(line int, v string) *Error {
+	b, msg := parseBool(v)
+	if msg != "" {
+		return p.errorf(line, "SaveConfig", "%s", msg)
+	}
+	p.cfg.Interface.SaveConfig = b
+	return nil
+}
+
+func (p *parser) interfaceCipher(line int, v string) *Error {
+	c, msg := parseCipher(v)
+	if msg != "" {
+		return p.errorf(line, "Cipher", "%s", msg)
+	}
+	p.cfg.Interface.Cipher = c
+	return nil
+}
+
+func (p *parser) publicKey(line int, v string) *Error {
+	k, ok := decodeKey(v)
+	if !ok {
+		return p.errorf(line, "PublicKey", "%q is not a valid base64 32-byte key", v)
+	}
+	if k == [KeyLen]byte{} {
+		return p.errorf(line, "PublicKey", "the all-zero key is not a valid public key")
+	}
+	p.cur.PublicKey = Key(k)
+	p.curState.pubLine = line
+	return nil
+}
+
+func (p *parser) presharedKey(line int, v string) *Error {
+	k, ok := decodeKey(v)
+	if !ok {
+		return p.errorf(line, "PresharedKey", "not a valid base64 32-byte key")
+	}
+	p.cur.PresharedKey = PresharedKey(k)
+	return nil
+}
+
+func (p *parser) allowedIPs(line int, v string) *Error {
+	items, err := p.list(line, "AllowedIPs", v)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		pfx, msg := parsePrefix(it)
+		if msg != "" {
+			return p.errorf(line, "AllowedIPs", "%s", msg)
+		}
+		p.cur.AllowedIPs = append(p.cur.AllowedIPs, pfx.Masked())
+	}
+	return nil
+}
+
+func (p *parser) endpoint(line int, v string) *Error {
+	if _, _, msg := splitEndpoint(v); msg != "" {
+		return p.errorf(line, "Endpoint", "%s", msg)
+	}
+	p.cur.Endpoint = v
+	return nil
+}
+
+func (p *parser) keepalive(line int, v string) *Error {
+	n, msg := parseKeepalive(v)
+	if msg != "" {
+		return p.errorf(line, "PersistentKeepalive", "%s", msg)
+	}
+	p.cur.PersistentKeepalive = n
+	return nil
+}
+
+func (p *parser) peerCipher(line int, v string) *Error {
+	c, msg := parseCipher(v)
+	if msg != "" {
+		return p.errorf(line, "Cipher", "%s", msg)
+	}
+	p.cur.Cipher = c
+	return nil
+}
+
+// finish applies the checks that need the whole file and normalises the
+// result.
+func (p *parser) finish() *Error {
+	c := p.cfg
+	if p.privLine == 0 {
+		if p.ifaceLine == 0 {
+			return p.errorf(0, "PrivateKey", "missing: the file has no [Interface] section")
+		}
+		return p.errorf(p.ifaceLine, "PrivateKey", "missing from [Interface]")
+	}
+	if c.Interface.Cipher == "" {
+		c.Interface.Cipher = DefaultCipher
+	}
+	c.Interface.Table = TableAuto
+	if p.tableValue != "" {
+		c.Interface.Table = p.tableValue
+	}
+	own := c.Interface.PrivateKey.Public()
+	byKey := map[Key]int{}
+	for i := range c.Peers {
+		peer, st := &c.Peers[i], &p.peers[i]
+		if st.pubLine == 0 {
+			return p.errorf(peer.Line, "PublicKey", "missing from [Peer]")
+		}
+		if peer.PublicKey == own {
+			return p.errorf(st.pubLine, "PublicKey", "%s is this interface's own public key", peer.PublicKey)
+		}
+		if first, dup := byKey[peer.PublicKey]; dup {
+			return p.errorf(st.pubLine, "PublicKey", "peer %s is already defined on line %d", peer.PublicKey, first)
+		}
+		byKey[peer.PublicKey] = st.pubLine
+	}
+	assignAllowedIPs(c.Peers)
+	return nil
+}
+
+// assignAllowedIPs gives each prefix to the last peer that lists it, as
+// wg(8) does, and removes duplicates within a peer, keeping file order.
+func assignAllowedIPs(peers []Peer) {
+	owner := map[netip.Prefix]int{}
+	for i := range peers {
+		for _, pfx := range peers[i].AllowedIPs {
+			owner[pfx] = i
+		}
+	}
+	for i := range peers {
+		var kept []netip.Prefix
+		for _, pfx := range peers[i].AllowedIPs {
+			if owner[pfx] == i {
+				kept = append(kept, pfx)
+				owner[pfx] = -1 // keep only the first occurrence
+			}
+		}
+		peers[i].AllowedIPs = kept
+	}
+}
