@@ -1,0 +1,160 @@
+// Command wgbpfd is a WireGuard-compatible VPN daemon whose data plane runs
+// in eBPF.
+//
+//	wgbpfd -c /etc/wireguard/wg0.conf [-i wg0] [--log-level info] [--metrics 127.0.0.1:9586]
+//	wgbpfd genkey
+//	wgbpfd pubkey < private.key
+//	wgbpfd --version
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries a process exit code chosen for a class of start-up
+// failure, so that scripts and systemd can tell them apart.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "wgbpfd: %v\n", err)
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		var de *daemon.StartError
+		if errors.As(err, &de) {
+			code = de.ExitCode()
+		}
+		os.Exit(code)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "genkey":
+			return genkey(stdout)
+		case "genpsk":
+			return genpsk(stdout)
+		case "pubkey":
+			return pubkey(stdin, stdout)
+		}
+	}
+
+	fs := flag.NewFlagSet("wgbpfd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("c", "", "wg-quick configuration `file` (required)")
+	ifname := fs.String("i", "", "interface `name` (default: the config file name without .conf)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9586)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: wgbpfd -c FILE [-i NAME] [--log-level LEVEL] [--metrics ADDR]\n       wgbpfd genkey | genpsk | pubkey\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: 2, err: err}
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "wgbpfd %s\n", version)
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *configPath == "" {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("-c FILE is required")}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)}
+	}
+	name := *ifname
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(*configPath), ".conf")
+	}
+	if err := daemon.ValidInterfaceName(name); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	return daemon.Run(ctx, daemon.Options{
+		ConfigPath:  *configPath,
+		Interface:   name,
+		Logger:      logger,
+		MetricsAddr: *metrics,
+		Reload:      hup,
+		Version:     version,
+	})
+}
+
+func genkey(w io.Writer) error {
+	k, err := config.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, encodeSecret(k[:]))
+	return err
+}
+
+func genpsk(w io.Writer) error {
+	k, err := config.GeneratePresharedKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, encodeSecret(k[:]))
+	return err
+}
+
+func pubkey(r io.Reader, w io.Writer) error {
+	line, err := bufio.NewReader(io.LimitReader(r, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading private key from standard input: %w", err)
+	}
+	k, err := config.ParsePrivateKey(strings.TrimSpace(line))
+	if err != nil {
+		return &exitError{code: 1, err: errors.New("standard input is not a base64 private key")}
+	}
+	_, err = fmt.Fprintln(w, k.Public().String())
+	return err
+}
+
+// encodeSecret prints a secret key for genkey/genpsk, the only places where
+// a secret is meant to be shown.
+func encodeSecret(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
