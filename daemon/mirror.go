@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"log/slog"
+
+	"github.com/wgbpfd/wgbpfd/handshake"
+	"github.com/wgbpfd/wgbpfd/keystore"
+)
+
+// sessionMirror keeps the kernel's sessions and per-peer slots in step with
+// the keystore, which calls it with its lock held, in order. Errors cannot
+// be returned through keystore.Mirror, so they are logged and counted: a
+// session the kernel lacks sends its packets to the slow path, where the
+// daemon handles them with the keystore itself.
+type sessionMirror struct {
+	k       kernel
+	indices *handshake.Indices
+	log     *slog.Logger
+	slots   map[keystore.PeerID]*slotIndices
+	errors  uint64
+}
+
+type slotIndices struct{ current, previous, next uint32 }
+
+func newSessionMirror(k kernel, indices *handshake.Indices, log *slog.Logger) *sessionMirror {
+	return &sessionMirror{k: k, indices: indices, log: log, slots: make(map[keystore.PeerID]*slotIndices)}
+}
+
+func (m *sessionMirror) slot(p keystore.PeerID) *slotIndices {
+	s := m.slots[p]
+	if s == nil {
+		s = &slotIndices{}
+		m.slots[p] = s
+	}
+	return s
+}
+
+// Install implements keystore.Mirror.
+func (m *sessionMirror) Install(kp *keystore.Keypair) {
+	ks := kernelSession{
+		Suite:       uint8(kp.Suite()),
+		LocalIndex:  kp.LocalIndex(),
+		RemoteIndex: kp.RemoteIndex(),
+		PeerID:      uint32(kp.Peer()),
+		Initiator:   kp.Initiator(),
+		Send:        *kp.SendKey(),
+		Receive:     *kp.ReceiveKey(),
+	}
+	err := m.k.InstallSession(ks)
+	clear(ks.Send[:])
+	clear(ks.Receive[:])
+	if err != nil {
+		m.fail("install session", kp, err)
+		return
+	}
+	if !kp.Initiator() {
+		// A responder's keypair waits as "next" until the initiator proves
+		// it has it; the kernel promotes it on the first packet.
+		s := m.slot(kp.Peer())
+		s.next = kp.LocalIndex()
+		m.push(kp.Peer())
+	}
+}
+
+// SetCurrent implements keystore.Mirror.
+func (m *sessionMirror) SetCurrent(p keystore.PeerID, kp *keystore.Keypair) {
+	s := m.slot(p)
+	if kp == nil {
+		s.current = 0
+	} else {
+		idx := kp.LocalIndex()
+		if s.current != idx {
+			s.previous = s.current
+		}
+		if s.next == idx {
+			s.next = 0
+		}
+		s.current = idx
+	}
+	m.push(p)
+}
+
+// Remove implements keystore.Mirror.
+func (m *sessionMirror) Remove(localIndex uint32) {
+	for p, s := range m.slots {
+		changed := false
+		for _, f := range []*uint32{&s.current, &s.previous, &s.next} {
+			if *f == localIndex {
+				*f = 0
+				changed = true
+			}
+		}
+		if changed {
+			m.push(p)
+		}
+	}
+	if err := m.k.RemoveSession(localIndex); err != nil {
+		m.errors++
+		m.log.Warn("removing session from the data plane", "index", localIndex, "err", err)
+	}
+	m.indices.Free(localIndex)
+}
+
+// current returns the peer's current local index (0: none).
+func (m *sessionMirror) current(p keystore.PeerID) uint32 {
+	if s := m.slots[p]; s != nil {
+		return s.current
+	}
+	return 0
+}
+
+func (m *sessionMirror) forget(p keystore.PeerID) { delete(m.slots, p) }
+
+func (m *sessionMirror) push(p keystore.PeerID) {
+	s := m.slots[p]
+	if err := m.k.SetPeerSessions(uint32(p), s.current, s.previous, s.next); err != nil {
+		m.errors++
+		m.log.Warn("updating peer sessions in the data plane", "peer", uint32(p), "err", err)
+	}
+}
+
+func (m *sessionMirror) fail(what string, kp *keystore.Keypair, err error) {
+	m.errors++
+	m.log.Warn(what, "keypair", kp.String(), "err", err)
+}

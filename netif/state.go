@@ -1,0 +1,182 @@
+package netif
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+)
+
+// State records every change this process made to the host's network
+// configuration for one interface, so Teardown can undo exactly those and
+// leave everything else — routes, rules and addresses someone else added,
+// or that already existed — alone. It is safe for concurrent use.
+//
+// State lives only in memory. After kill -9 it is lost; CleanupStale finds
+// the leftovers by interface name and fwmark instead.
+type State struct {
+	mu       sync.Mutex
+	name     string
+	ifindex  int
+	ownsLink bool // the link was created here, so deleting it is ours to do
+	addrs    []netip.Prefix
+	routes   []netlink.Route
+	rules    []ruleRec
+	sysctls  []sysctlChange
+	dnsUndo  []Command
+	done     bool
+}
+
+// NewState starts recording changes for the interface named iface.
+func NewState(iface string) *State {
+	return &State{name: iface}
+}
+
+// Name is the interface name the State manages.
+func (s *State) Name() string { return s.name }
+
+// Ifindex is the interface's index once CreateTUN or UseLink succeeded, else 0.
+func (s *State) Ifindex() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ifindex
+}
+
+// CreateTUN creates the TUN (see the package-level CreateTUN) and records
+// it, so Teardown deletes the link. The returned file belongs to the caller,
+// who closes it; closing it alone also removes the (non-persistent) link.
+func (s *State) CreateTUN() (*os.File, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ifindex != 0 {
+		return nil, 0, fmt.Errorf("create TUN %s: this state already manages interface index %d", s.name, s.ifindex)
+	}
+	f, idx, err := CreateTUN(s.name)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.ifindex, s.ownsLink = idx, true
+	return f, idx, nil
+}
+
+// UseLink makes the State manage an existing link it did not create (for
+// example one a test or another component made). Teardown then removes the
+// addresses, routes and rules added through the State but not the link.
+func (s *State) UseLink(ifindex int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ifindex != 0 {
+		return fmt.Errorf("use link index %d for %s: already managing index %d", ifindex, s.name, s.ifindex)
+	}
+	l, err := linkByIndex(ifindex)
+	if err != nil {
+		return fmt.Errorf("use link for %s: %w", s.name, err)
+	}
+	if l.Attrs().Name != s.name {
+		return fmt.Errorf("use link index %d: it is named %s, not %s", ifindex, l.Attrs().Name, s.name)
+	}
+	s.ifindex = ifindex
+	return nil
+}
+
+// link returns the managed index or an error if there is none yet. The
+// caller holds s.mu.
+func (s *State) link() (int, error) {
+	if s.done {
+		return 0, fmt.Errorf("interface %s: already torn down", s.name)
+	}
+	if s.ifindex == 0 {
+		return 0, fmt.Errorf("interface %s: not created yet", s.name)
+	}
+	return s.ifindex, nil
+}
+
+// AddAddresses assigns each prefix to the interface (see AddAddress).
+func (s *State) AddAddresses(prefixes []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.link()
+	if err != nil {
+		return err
+	}
+	for _, p := range prefixes {
+		if err := AddAddress(idx, p); err != nil {
+			return err
+		}
+		s.addrs = append(s.addrs, p)
+	}
+	return nil
+}
+
+// SetMTU sets the interface MTU. Not undone: the link goes away on teardown.
+func (s *State) SetMTU(mtu int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.link()
+	if err != nil {
+		return err
+	}
+	return SetMTU(idx, mtu)
+}
+
+// SetUp sets the interface up.
+func (s *State) SetUp() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.link()
+	if err != nil {
+		return err
+	}
+	return SetUp(idx)
+}
+
+// Teardown undoes everything recorded, in the reverse order of wg-quick's
+// "up": DNS first (resolvectl needs the link to exist), then the policy
+// rules (so traffic stops being steered into a table about to empty), the
+// routes, the sysctls, the addresses when the link is not ours, and finally
+// the link. It keeps going past failures and returns them all joined. A
+// second call does nothing.
+func (s *State) Teardown() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	s.done = true
+	var errs []error
+	if err := runCommands(s.dnsUndo); err != nil {
+		errs = append(errs, fmt.Errorf("unset DNS for %s: %w", s.name, err))
+	}
+	for i := len(s.rules) - 1; i >= 0; i-- {
+		if err := s.rules[i].undo(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := len(s.routes) - 1; i >= 0; i-- {
+		if err := delRoute(s.routes[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := len(s.sysctls) - 1; i >= 0; i-- {
+		if err := s.sysctls[i].restore(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.ifindex != 0 && !s.ownsLink {
+		for _, p := range s.addrs {
+			if err := DelAddress(s.ifindex, p); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if s.ifindex != 0 && s.ownsLink {
+		if err := deleteLink(s.ifindex, s.name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.dnsUndo, s.rules, s.routes, s.sysctls, s.addrs = nil, nil, nil, nil, nil
+	return errors.Join(errs...)
+}
