@@ -1,6 +1,9 @@
 package handshake
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Keypair is the result of a completed handshake: the two transport keys of
 // one session and the indices that name it on the wire.
@@ -12,3 +15,12 @@ type Keypair struct {
 	Initiator   bool     // true if we sent the initiation
 	Created     time.Time
 }
+
+// String shows the indices only: keys never go into logs.
+func (k Keypair) String() string {
+	return fmt.Sprintf("keypair{local %#x, remote %#x, initiator %t, created %s}",
+		k.LocalIndex, k.RemoteIndex, k.Initiator, k.Created.Format(time.RFC3339Nano))
+}
+
+// GoString is String, so %#v cannot print the keys either.
+func (k Keypair) GoString() string { return k.String() }

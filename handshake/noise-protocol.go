@@ -1,0 +1,73 @@
+package handshake
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/flynn/noise"
+)
+
+// cipherSuite and the settings in newNoiseState reproduce WireGuard's
+// Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s byte for byte (DESIGN.md §5).
+var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+
+const pskPlacement = 2
+
+// Sizes of the Noise part of each message.
+const (
+	initiationNoiseSize = initiationNoiseEnd - initiationNoiseStart // 32 + 48 + 28
+	responseNoiseSize   = responseNoiseEnd - responseNoiseStart     // 32 + 16
+)
+
+// newNoiseState starts one side of a handshake. ephemeral is the private
+// ephemeral key flynn/noise will "generate": feeding it through a reader
+// keeps all randomness in our injectable source and lets a pending
+// initiation be rebuilt exactly. The reader is consumed only when the state
+// writes its ephemeral, so the caller may fill the array after this call.
+// For an initiator, psk must be set (zeros when none); a responder learns the
+// peer only after message 1 and sets the PSK then.
+func newNoiseState(initiator bool, static noise.DHKey, peerStatic []byte, psk *[32]byte, ephemeral *[32]byte) (*noise.HandshakeState, error) {
+	cfg := noise.Config{
+		CipherSuite:           cipherSuite,
+		Random:                bytes.NewReader(ephemeral[:]),
+		Pattern:               noise.HandshakeIK,
+		Initiator:             initiator,
+		Prologue:              []byte(wgPrologue),
+		PresharedKeyPlacement: pskPlacement,
+		StaticKeypair:         static,
+		PeerStatic:            peerStatic,
+	}
+	if psk != nil {
+		cfg.PresharedKey = psk[:]
+	}
+	hs, err := noise.NewHandshakeState(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("noise state: %w", err)
+	}
+	return hs, nil
+}
+
+// initiatorState returns the initiator's handshake state right after it
+// wrote message 1 for pending, and that message's Noise part.
+func (h *Handshaker) initiatorState(p *peer, pending *pendingInitiation) (*noise.HandshakeState, []byte, error) {
+	hs, err := newNoiseState(true, h.staticKeypair(), p.public[:], &p.psk, &pending.ephemeral)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, _, _, err := hs.WriteMessage(nil, pending.timestamp[:])
+	if err != nil {
+		// Only a low-order peer public key makes X25519 fail here.
+		return nil, nil, fmt.Errorf("%w: writing initiation: %w", ErrUnknownPeer, err)
+	}
+	if len(body) != initiationNoiseSize {
+		return nil, nil, fmt.Errorf("noise initiation is %d bytes, want %d", len(body), initiationNoiseSize)
+	}
+	return hs, body, nil
+}
+
+func (h *Handshaker) staticKeypair() noise.DHKey {
+	return noise.DHKey{
+		Private: bytes.Clone(h.private[:]),
+		Public:  bytes.Clone(h.public[:]),
+	}
+}
