@@ -5,12 +5,21 @@ PREFIX   ?= /usr/local
 # Root-only tests fail (never skip) under CI=true; see internal/testenv.
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build test test-unit lint generate check-generate fuzz install clean
+.PHONY: all build deps demo test test-unit lint generate check-generate fuzz install clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wgbpfd
+
+# Debian packages the tests and the demo use (clang-19, bpftool, iproute2,
+# iperf3, wireguard-tools); a no-op when they are installed.
+deps:
+	bash scripts/deps.sh
+
+# Two namespaces, two daemons, ping, a transfer, `wg show`, drop counters.
+demo: deps build
+	bash scripts/demo.sh
 
 # Everything: unit tests (no root), BPF tests and namespace tests (root).
 test: lint
@@ -37,10 +46,14 @@ check-generate: generate
 # Brief fuzzing of every parser (seed corpora live in testdata/fuzz).
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./handshake -run '^$$' -fuzz '^FuzzConsume$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./keystore -run '^$$' -fuzz '^FuzzOpenPayload$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./uapi -run '^$$' -fuzz '^FuzzParseSet$$' -fuzztime $(FUZZTIME)
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgbpfd
+	install -D -m 0644 dist/wgbpfd@.service $(DESTDIR)/etc/systemd/system/wgbpfd@.service
 
 clean:
 	rm -rf bin results
