@@ -29,6 +29,8 @@ type peer struct {
 	endpointChanges uint64
 	userTxBytes     uint64 // bytes the daemon itself sent (handshakes, keepalives, queued data)
 	userRxBytes     uint64 // bytes the daemon itself received from this peer
+
+	timers peerTimers
 }
 
 func (p *peer) enqueue(pkt []byte) {
@@ -37,4 +39,9 @@ func (p *peer) enqueue(pkt []byte) {
 		p.queueDropped++
 	}
 	p.queue = append(p.queue, pkt)
+}
+
+func (p *peer) endpointIsIP() bool {
+	_, err := netip.ParseAddrPort(p.cfg.Endpoint)
+	return err == nil
 }

@@ -1,0 +1,275 @@
+// Package daemon runs one wgbpfd interface: it reads the wg-quick file,
+// creates the interface, loads and attaches the data plane, runs handshakes
+// and timers, serves the wg(8) control socket, and removes everything it
+// created when it stops.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/netif"
+)
+
+// Options configure Run.
+type Options struct {
+	ConfigPath  string
+	Interface   string
+	Logger      *slog.Logger
+	MetricsAddr string         // "" disables the Prometheus endpoint
+	Reload      <-chan os.Signal // SIGHUP: re-read the file, apply differences
+	Version     string
+}
+
+// handshakeQueueLen bounds the handshake messages waiting for the handshake
+// goroutine; a queue 1/8 full counts as load (cookies required).
+const handshakeQueueLen = 1024
+
+// Run brings the interface up, serves until ctx ends, then tears down.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("interface", o.Interface)
+
+	cfg, err := config.ParseFile(o.ConfigPath)
+	if err != nil {
+		return &StartError{Code: ExitConfig, Err: err}
+	}
+	if cfg.Interface.PrivateKey.IsZero() {
+		return startErr(ExitConfig, "%s: PrivateKey is missing", o.ConfigPath)
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	if err := checkBTF(); err != nil {
+		return err
+	}
+	if err := ensureBPFFS(); err != nil {
+		return err
+	}
+	if err := checkSuites(cfg); err != nil {
+		return err
+	}
+
+	up, err := bringUp(ctx, o, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer up.teardown()
+	_ = sdNotify("READY=1")
+	log.Info("wgbpfd is up", "version", o.Version, "listen_port", up.sock.port, "mtu", up.dev.mtu, "peers", len(cfg.Peers))
+
+	for {
+		select {
+		case <-ctx.Done():
+			_ = sdNotify("STOPPING=1")
+			log.Info("stopping")
+			return nil
+		case <-o.Reload:
+			_ = sdNotify("RELOADING=1")
+			if err := up.reload(o.ConfigPath); err != nil {
+				log.Error("reload failed; the running configuration is unchanged", "err", err)
+			}
+			_ = sdNotify("READY=1")
+		case err := <-up.fatal:
+			return err
+		}
+	}
+}
+
+// running is an interface that is up: what teardown must undo.
+type running struct {
+	o       Options
+	log     *slog.Logger
+	cfg     *config.Config
+	net     *netif.State
+	tun     *os.File
+	tunIdx  int
+	sock    *udpSocket
+	dp      *dataplaneKernel
+	dev     *device
+	uapiL   net.Listener
+	metrics *metricsServer
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	fatal   chan error
+	dnsSet  bool
+}
+
+func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Logger) (r *running, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	r = &running{o: o, log: log, cfg: cfg, cancel: cancel, fatal: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			r.teardown()
+			r = nil
+		}
+	}()
+	fwmark := cfg.Interface.FwMark
+	if removed, cerr := netif.CleanupStale(o.Interface, fwmark); cerr != nil {
+		return r, startErr(ExitInterface, "%s: %w", o.Interface, cerr)
+	} else if len(removed) > 0 {
+		log.Info("removed leftovers of an earlier run", "what", removed)
+	}
+	if err := r.hooks("PreUp", cfg.Interface.PreUp); err != nil {
+		return r, err
+	}
+
+	r.net = netif.NewState(o.Interface)
+	r.tun, r.tunIdx, err = r.net.CreateTUN()
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return r, startErr(ExitInterface, "interface %s already exists", o.Interface)
+		}
+		return r, fmt.Errorf("creating interface %s: %w", o.Interface, err)
+	}
+	if err := r.net.AddAddresses(cfg.Interface.Addresses); err != nil {
+		return r, err
+	}
+	mtu, why, err := chooseMTU(cfg)
+	if err != nil {
+		return r, err
+	}
+	log.Info("MTU chosen", "mtu", mtu, "why", why)
+	if err := r.net.SetMTU(mtu); err != nil {
+		return r, err
+	}
+	if err := r.net.SetUp(); err != nil {
+		return r, err
+	}
+	table, err := netif.ParseTable(cfg.Interface.Table)
+	if err != nil {
+		return r, &StartError{Code: ExitConfig, Err: fmt.Errorf("%s: Table: %w", o.ConfigPath, err)}
+	}
+	fwmark, err = r.net.AddRoutes(allAllowedIPs(cfg), table, fwmark)
+	if err != nil {
+		return r, fmt.Errorf("adding routes: %w", err)
+	}
+
+	r.sock, err = listenUDP(cfg.Interface.ListenPort, fwmark)
+	if err != nil {
+		return r, err
+	}
+	r.dp, err = attachDataplane(o.Interface, r.tunIdx, r.sock.port, fwmark, mtu, log)
+	if err != nil {
+		return r, err
+	}
+	r.dev, err = newDevice(o.Interface, cfg, mtu, r.dp, r.sock, r.writeTUN, log, time.Now)
+	if err != nil {
+		return r, &StartError{Code: ExitConfig, Err: err}
+	}
+	r.dev.listenPort = r.sock.port
+	r.dev.fwmark = fwmark
+	r.resolveEndpoints()
+
+	if dns := dnsOf(cfg); !dns.Empty() {
+		warning, derr := r.net.SetDNS(dns)
+		if derr != nil {
+			return r, fmt.Errorf("setting DNS: %w", derr)
+		}
+		if warning != "" {
+			log.Warn(warning)
+		}
+		r.dnsSet = true
+	}
+	if err := r.hooks("PostUp", cfg.Interface.PostUp); err != nil {
+		return r, err
+	}
+	if err := r.startLoops(ctx); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func (r *running) hooks(stage string, cmds []string) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	res, err := netif.RunHooks(cmds, r.o.Interface)
+	for _, h := range res {
+		r.log.Info(stage+" hook ran", "output", string(h.Stdout))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", stage, err)
+	}
+	return nil
+}
+
+func (r *running) writeTUN(pkt []byte) error {
+	_, err := r.tun.Write(pkt)
+	return err
+}
+
+// teardown undoes bringUp in reverse, running PreDown/PostDown, and writes
+// the configuration back when SaveConfig is set. It is safe on a partial
+// bring-up.
+func (r *running) teardown() {
+	if r.dev != nil {
+		if err := r.hooks("PreDown", r.cfg.Interface.PreDown); err != nil {
+			r.log.Warn("PreDown hook failed", "err", err)
+		}
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.uapiL != nil {
+		_ = r.uapiL.Close()
+	}
+	if r.metrics != nil {
+		r.metrics.close()
+	}
+	if r.dev != nil && r.cfg.Interface.SaveConfig {
+		if err := config.WriteFile(r.o.ConfigPath, r.dev.snapshotConfig()); err != nil {
+			r.log.Error("SaveConfig: writing the configuration back", "err", err)
+		} else {
+			r.log.Info("SaveConfig: configuration written back", "file", r.o.ConfigPath)
+		}
+	}
+	if r.sock != nil {
+		_ = r.sock.close()
+	}
+	if r.tun != nil {
+		_ = r.tun.Close()
+	}
+	r.wg.Wait()
+	if r.dev != nil {
+		r.dev.store.Clear()
+	}
+	if r.dp != nil {
+		if err := r.dp.close(); err != nil {
+			r.log.Warn("closing the data plane", "err", err)
+		}
+	}
+	if r.net != nil {
+		if err := r.net.Teardown(); err != nil {
+			r.log.Warn("removing network configuration", "err", err)
+		}
+	}
+	if r.dev != nil {
+		if err := r.hooks("PostDown", r.cfg.Interface.PostDown); err != nil {
+			r.log.Warn("PostDown hook failed", "err", err)
+		}
+	}
+}
+
+func allAllowedIPs(cfg *config.Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range cfg.Peers {
+		out = append(out, p.AllowedIPs...)
+	}
+	return out
+}
+
+func dnsOf(cfg *config.Config) netif.DNS {
+	return netif.DNS{Servers: cfg.Interface.DNS, Search: cfg.Interface.DNSSearch}
+}

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/wgbpfd/wgbpfd/dataplane"
+)
+
+// dataplaneKernel is the kernel interface on the real BPF data plane.
+type dataplaneKernel struct {
+	dp  *dataplane.Dataplane
+	log *slog.Logger
+}
+
+var _ kernel = (*dataplaneKernel)(nil)
+
+// attachDataplane loads the BPF object and attaches it: wg0 egress, the
+// segmenting veth hop, and ingress on every underlay interface (new ones
+// too).
+func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu int, log *slog.Logger) (*dataplaneKernel, error) {
+	dp, err := dataplane.Load()
+	if err != nil {
+		return nil, startErr(ExitKernelLoader, "loading the data plane: %w", err)
+	}
+	if err := dp.Attach(dataplane.AttachConfig{TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true}); err != nil {
+		_ = dp.Close()
+		return nil, startErr(ExitKernelLoader, "attaching the data plane to %s: %w", ifname, err)
+	}
+	return &dataplaneKernel{dp: dp, log: log}, nil
+}
+
+func (k *dataplaneKernel) close() error {
+	return errors.Join(k.dp.Detach(), k.dp.Close())
+}
+
+func (k *dataplaneKernel) InstallSession(s kernelSession) error {
+	sk := dataplane.SessionKeys{
+		Suite: s.Suite, LocalIndex: s.LocalIndex, RemoteIndex: s.RemoteIndex,
+		PeerID: s.PeerID, Initiator: s.Initiator, Send: s.Send, Receive: s.Receive,
+	}
+	err := k.dp.InstallSession(&sk)
+	clear(sk.Send[:])
+	clear(sk.Receive[:])
+	return err
+}
+
+func (k *dataplaneKernel) RemoveSession(idx uint32) error { return k.dp.RemoveSession(idx) }
+
+func (k *dataplaneKernel) ReserveCounters(idx uint32, n uint64) (uint64, error) {
+	return k.dp.ReserveCounters(idx, n)
+}
+
+func (k *dataplaneKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {
+	if _, err := k.dp.GetPeer(id); err == nil {
+		return k.dp.SetEndpoint(id, ep)
+	}
+	return k.dp.SetPeer(id, dataplane.Peer{Endpoint: ep})
+}
+
+func (k *dataplaneKernel) DeletePeer(id uint32) error { return k.dp.DeletePeer(id) }
+
+func (k *dataplaneKernel) SetPeerSessions(id, cur, prev, next uint32) error {
+	return k.dp.SetPeerSessions(id, cur, prev, next)
+}
+
+func (k *dataplaneKernel) AddAllowedIP(p netip.Prefix, id uint32) error {
+	return k.dp.AddAllowedIP(p, id)
+}
+
+func (k *dataplaneKernel) RemoveAllowedIP(p netip.Prefix) error { return k.dp.RemoveAllowedIP(p) }
+
+func (k *dataplaneKernel) PeerStats(id uint32) (peerStats, error) {
+	s, err := k.dp.PeerStats(id)
+	if err != nil {
+		return peerStats{}, err
+	}
+	ps := peerStats{
+		RxBytes: s.RxBytes, RxPackets: s.RxPackets, TxBytes: s.TxBytes, TxPackets: s.TxPackets,
+		LastRx: s.LastRx, LastTx: s.LastTx, LastRxAny: s.LastRx,
+	}
+	return ps, nil
+}
+
+func (k *dataplaneKernel) Drops() (map[string]uint64, error) { return k.dp.Drops() }
+
+// readEvents delivers the data plane's events until ctx ends.
+func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) {
+	for {
+		ev, err := k.dp.ReadEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			k.log.Warn("reading data plane events", "err", fmt.Errorf("%w", err))
+			return
+		}
+		var kind kernelEventKind
+		switch ev.Type {
+		case dataplane.EventHandshakeNeeded:
+			kind = evHandshakeNeeded
+		case dataplane.EventRekeyNeeded:
+			kind = evRekeyNeeded
+		case dataplane.EventKeypairConfirmed:
+			kind = evKeypairConfirmed
+		case dataplane.EventEndpointChanged:
+			kind = evEndpointChanged
+		default:
+			continue
+		}
+		handle(kernelEvent{Kind: kind, PeerID: ev.PeerID, LocalIndex: ev.LocalIndex, Endpoint: ev.Endpoint})
+	}
+}

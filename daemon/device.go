@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/handshake"
+	"github.com/wgbpfd/wgbpfd/keystore"
+)
+
+// packetSender sends a UDP datagram to an endpoint (the daemon's socket).
+type packetSender interface {
+	sendTo(b []byte, to netip.AddrPort) error
+}
+
+// device is the daemon's state: the live configuration, the peers, the
+// handshake and keystore, and the kernel data plane they are mirrored into.
+// One mutex guards it; everything here is control-plane rare.
+type device struct {
+	mu     sync.Mutex
+	log    *slog.Logger
+	name   string
+	now    func() time.Time
+	cfg    *config.Config // live configuration: file + UAPI changes
+	mtu    int
+	hs     *handshake.Handshaker
+	store  *keystore.Store
+	mirror *sessionMirror
+	k      kernel
+	out    packetSender
+	tun    func([]byte) error // delivers a decrypted packet into the interface
+
+	peers  map[config.Key]*peer
+	byID   map[uint32]*peer
+	nextID uint32
+	routes []route // AllowedIPs, longest prefix first, for the slow path
+
+	listenPort uint16 // the socket's actual port
+	fwmark     uint32 // the mark in use (the full-tunnel table when picked)
+
+	loadDetect handshake.LoadDetector
+	stats      deviceStats
+}
+
+type route struct {
+	prefix netip.Prefix
+	peer   *peer
+}
+
+// deviceStats count what the daemon itself handles, by outcome.
+type deviceStats struct {
+	handshakes map[string]uint64 // by outcome: completed_initiator, completed_responder, cookie_sent, bad_mac1, ...
+	slowPath   map[string]uint64 // userspace data path: sent, queued, no_peer, no_endpoint, open_failed, ...
+}
+
+func (s *deviceStats) countHandshake(outcome string) {
+	if s.handshakes == nil {
+		s.handshakes = make(map[string]uint64)
+	}
+	s.handshakes[outcome]++
+}
+
+func (s *deviceStats) countSlow(what string) {
+	if s.slowPath == nil {
+		s.slowPath = make(map[string]uint64)
+	}
+	s.slowPath[what]++
+}
+
+func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time) (*device, error) {
+	d := &device{
+		log:   log,
+		name:  name,
+		now:   now,
+		cfg:   cfg.Clone(),
+		mtu:   mtu,
+		hs:    handshake.New(cfg.Interface.PrivateKey, nil),
+		k:     k,
+		out:   out,
+		tun:   tun,
+		peers: make(map[config.Key]*peer),
+		byID:  make(map[uint32]*peer),
+	}
+	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
+	d.store = keystore.New(d.mirror)
+	for i := range cfg.Peers {
+		if err := d.addPeerLocked(cfg.Peers[i]); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func suiteOf(c config.Cipher) keystore.Suite {
+	if c == config.CipherAESCBC {
+		return keystore.SuiteAESCBC
+	}
+	return keystore.SuiteChaCha20Poly1305
+}
+
+// addPeerLocked adds a configured peer to the handshake, the data plane and
+// the routing table of the slow path.
+func (d *device) addPeerLocked(pc config.Peer) error {
+	if _, ok := d.peers[pc.PublicKey]; ok {
+		return fmt.Errorf("peer %s: already configured", pc.PublicKey)
+	}
+	var psk *[32]byte
+	if !pc.PresharedKey.IsZero() {
+		k := [32]byte(pc.PresharedKey)
+		psk = &k
+	}
+	if err := d.hs.AddPeer(pc.PublicKey, psk); err != nil {
+		return fmt.Errorf("peer %s: %w", pc.PublicKey, err)
+	}
+	d.nextID++
+	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc))}
+	if pc.Endpoint != "" {
+		if ap, err := netip.ParseAddrPort(pc.Endpoint); err == nil {
+			p.endpoint = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+		// Hostnames are resolved by the caller (resolve.go) and set later.
+	}
+	if err := d.k.SetPeer(p.id, uint8(p.suite), p.endpoint); err != nil {
+		_ = d.hs.RemovePeer(pc.PublicKey)
+		return fmt.Errorf("peer %s: data plane: %w", pc.PublicKey, err)
+	}
+	for _, pfx := range pc.AllowedIPs {
+		d.claimPrefix(pfx, p)
+	}
+	d.peers[p.pub] = p
+	d.byID[p.id] = p
+	d.rebuildRoutes()
+	d.log.Info("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
+	return nil
+}
+
+// claimPrefix gives pfx to p, taking it from any other peer, as wg(8) does.
+func (d *device) claimPrefix(pfx netip.Prefix, p *peer) {
+	for _, o := range d.peers {
+		if o == p {
+			continue
+		}
+		for i, a := range o.cfg.AllowedIPs {
+			if a == pfx {
+				o.cfg.AllowedIPs = append(o.cfg.AllowedIPs[:i:i], o.cfg.AllowedIPs[i+1:]...)
+				break
+			}
+		}
+	}
+	if err := d.k.AddAllowedIP(pfx, p.id); err != nil {
+		d.log.Warn("adding allowed IP to the data plane", "prefix", pfx, "peer", p.pub.String(), "err", err)
+	}
+}
+
+// removePeerLocked forgets a peer: its sessions, prefixes and queue.
+func (d *device) removePeerLocked(pub config.Key) {
+	p := d.peers[pub]
+	if p == nil {
+		return
+	}
+	d.store.RemovePeer(keystore.PeerID(p.id))
+	d.mirror.forget(keystore.PeerID(p.id))
+	for _, pfx := range p.cfg.AllowedIPs {
+		if err := d.k.RemoveAllowedIP(pfx); err != nil {
+			d.log.Warn("removing allowed IP from the data plane", "prefix", pfx, "err", err)
+		}
+	}
+	if err := d.k.DeletePeer(p.id); err != nil {
+		d.log.Warn("removing peer from the data plane", "peer", pub.String(), "err", err)
+	}
+	_ = d.hs.RemovePeer(pub)
+	delete(d.peers, pub)
+	delete(d.byID, p.id)
+	d.rebuildRoutes()
+	d.log.Info("peer removed", "peer", pub.String())
+}
+
+func (d *device) rebuildRoutes() {
+	d.routes = d.routes[:0]
+	for _, p := range d.peers {
+		for _, pfx := range p.cfg.AllowedIPs {
+			d.routes = append(d.routes, route{pfx, p})
+		}
+	}
+	sort.Slice(d.routes, func(i, j int) bool { return d.routes[i].prefix.Bits() > d.routes[j].prefix.Bits() })
+}
+
+// lookup finds the peer whose AllowedIPs hold addr (longest prefix).
+func (d *device) lookup(addr netip.Addr) *peer {
+	addr = addr.Unmap()
+	for _, r := range d.routes {
+		if r.prefix.Contains(addr) {
+			return r.peer
+		}
+	}
+	return nil
+}
+
+// setEndpoint records a new endpoint for p and tells the data plane.
+func (d *device) setEndpointLocked(p *peer, ep netip.AddrPort, why string) {
+	ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+	if !ep.IsValid() || ep == p.endpoint {
+		return
+	}
+	old := p.endpoint
+	p.endpoint = ep
+	p.endpointChanges++
+	if err := d.k.SetPeer(p.id, uint8(p.suite), ep); err != nil {
+		d.log.Warn("setting endpoint in the data plane", "peer", p.pub.String(), "err", err)
+	}
+	d.log.Info("endpoint changed", "peer", p.pub.String(), "from", old, "to", ep, "why", why)
+}
+
+// errNoEndpoint is returned when a peer has nowhere to send to.
+var errNoEndpoint = errors.New("peer has no endpoint")

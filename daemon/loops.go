@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/uapi"
+)
+
+// tickInterval is how often the daemon polls the data plane's per-peer
+// timestamps and runs the timers. WireGuard's timers are seconds long; a
+// quarter second keeps jitter small without measurable cost.
+const tickInterval = 250 * time.Millisecond
+
+type datagram struct {
+	b   []byte
+	src netip.AddrPort
+}
+
+// startLoops starts the goroutines of a running interface: socket reader and
+// handshake worker, TUN reader, data plane events, timers, control socket,
+// metrics.
+func (r *running) startLoops(ctx context.Context) error {
+	l, err := uapi.Listen(r.o.Interface)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	r.uapiL = l
+	r.goLoop(func() { _ = uapi.Serve(ctx, l, uapiDevice{r.dev}, r.log) })
+
+	if r.o.MetricsAddr != "" {
+		m, err := startMetrics(r.o.MetricsAddr, r.dev)
+		if err != nil {
+			return err
+		}
+		r.metrics = m
+	}
+
+	queue := make(chan datagram, handshakeQueueLen)
+	r.goLoop(func() { r.readSocket(ctx, queue) })
+	r.goLoop(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case dg := <-queue:
+				r.dev.handleDatagram(dg.b, dg.src, len(queue), cap(queue))
+			}
+		}
+	})
+	r.goLoop(func() { r.readTUN(ctx) })
+	r.goLoop(func() { r.dp.readEvents(ctx, r.dev.handleEvent) })
+	r.goLoop(func() {
+		t := time.NewTicker(tickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.dev.tick()
+			}
+		}
+	})
+	return nil
+}
+
+func (r *running) goLoop(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// readSocket reads the UDP port. A full queue drops the datagram (it is
+// counted): handshakes retry, and the queue length is what signals load.
+func (r *running) readSocket(ctx context.Context, queue chan<- datagram) {
+	buf := make([]byte, 65536)
+	for {
+		n, src, err := r.sock.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			r.log.Warn("reading the UDP socket", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		dg := datagram{b: append([]byte(nil), buf[:n]...), src: src}
+		select {
+		case queue <- dg:
+		default:
+			r.dev.mu.Lock()
+			r.dev.stats.countHandshake("queue_full")
+			r.dev.mu.Unlock()
+		}
+	}
+}
+
+// readTUN reads the packets the data plane left in the TUN queue (no usable
+// session) and hands them to the slow path.
+func (r *running) readTUN(ctx context.Context) {
+	buf := make([]byte, 65536)
+	for {
+		n, err := r.tun.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			r.log.Warn("reading the TUN", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		r.dev.handleTUNPacket(buf[:n])
+	}
+}
+
+// reload re-reads the configuration file and applies the differences.
+func (r *running) reload(path string) error {
+	cfg, err := config.ParseFile(path)
+	if err != nil {
+		return err
+	}
+	r.dev.mu.Lock()
+	err = r.dev.syncLocked(cfg)
+	r.dev.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Routes for prefixes the file added (wg-quick's syncconf leaves routes
+	// alone; a reload that adds a peer expects its prefixes to be routed).
+	table, terr := netifTable(cfg)
+	if terr == nil {
+		if _, err := r.net.AddRoutes(allAllowedIPs(cfg), table, r.dev.fwmark); err != nil {
+			r.log.Warn("adding routes for reloaded peers", "err", err)
+		}
+	}
+	r.cfg = cfg
+	r.resolveEndpoints()
+	r.log.Info("configuration reloaded", "peers", len(cfg.Peers))
+	return nil
+}

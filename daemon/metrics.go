@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// metricsServer serves Prometheus text-format metrics: per peer rx/tx
+// bytes, last handshake and endpoint changes; data plane drops by reason;
+// handshakes by outcome; the slow path by outcome.
+type metricsServer struct {
+	srv *http.Server
+	l   net.Listener
+}
+
+func startMetrics(addr string, d *device) (*metricsServer, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write(d.metricsText())
+	})
+	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, l: l}
+	go func() { _ = m.srv.Serve(l) }()
+	return m, nil
+}
+
+func (m *metricsServer) close() { _ = m.srv.Close() }
+
+// metricsText renders every metric; label values are base64 keys, reason
+// names and interface names, none of which need escaping beyond quotes.
+func (d *device) metricsText() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var b bytes.Buffer
+	help := func(name, typ, text string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ)
+	}
+	help("wgbpfd_peer_receive_bytes_total", "counter", "Bytes received from the peer (data plane and daemon).")
+	help("wgbpfd_peer_transmit_bytes_total", "counter", "Bytes sent to the peer (data plane and daemon).")
+	help("wgbpfd_peer_last_handshake_seconds", "gauge", "Unix time of the last completed handshake (0: never).")
+	help("wgbpfd_peer_endpoint_changes_total", "counter", "Times the peer's endpoint changed (roaming, configuration).")
+	keys := make([]string, 0, len(d.peers))
+	byKey := make(map[string]*peer)
+	for k, p := range d.peers {
+		keys = append(keys, k.String())
+		byKey[k.String()] = p
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := byKey[k]
+		tx, rx := d.peerBytesLocked(p)
+		lbl := fmt.Sprintf(`{interface=%q,peer=%q}`, d.name, k)
+		fmt.Fprintf(&b, "wgbpfd_peer_receive_bytes_total%s %d\n", lbl, rx)
+		fmt.Fprintf(&b, "wgbpfd_peer_transmit_bytes_total%s %d\n", lbl, tx)
+		var last int64
+		if !p.lastHandshake.IsZero() {
+			last = p.lastHandshake.Unix()
+		}
+		fmt.Fprintf(&b, "wgbpfd_peer_last_handshake_seconds%s %d\n", lbl, last)
+		fmt.Fprintf(&b, "wgbpfd_peer_endpoint_changes_total%s %d\n", lbl, p.endpointChanges)
+	}
+	help("wgbpfd_dataplane_drops_total", "counter", "Packets the data plane dropped, by reason.")
+	if drops, err := d.k.Drops(); err == nil {
+		writeSorted(&b, "wgbpfd_dataplane_drops_total", d.name, "reason", drops)
+	}
+	help("wgbpfd_handshakes_total", "counter", "Handshake messages handled by the daemon, by outcome.")
+	writeSorted(&b, "wgbpfd_handshakes_total", d.name, "outcome", d.stats.handshakes)
+	help("wgbpfd_slow_path_packets_total", "counter", "Packets handled in userspace, by outcome.")
+	writeSorted(&b, "wgbpfd_slow_path_packets_total", d.name, "outcome", d.stats.slowPath)
+	return b.Bytes()
+}
+
+func writeSorted(b *bytes.Buffer, metric, iface, label string, m map[string]uint64) {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(b, "%s{interface=%q,%s=%q} %d\n", metric, iface, label, n, m[n])
+	}
+}

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/wgbpfd/wgbpfd/config"
+)
+
+// syncLocked moves the live configuration to want, changing only what
+// differs: a peer whose key, preshared key, allowed IPs, endpoint or
+// keepalive changed keeps its sessions. It serves both SIGHUP (the file
+// re-read) and the control socket's set requests.
+func (d *device) syncLocked(want *config.Config) error {
+	cur := d.cfg
+	if cur.Interface.ListenPort != want.Interface.ListenPort && want.Interface.ListenPort != 0 && uint16(want.Interface.ListenPort) != d.listenPort {
+		return fmt.Errorf("ListenPort %d: changing the port of a running interface is not supported (restart wgbpfd)", want.Interface.ListenPort)
+	}
+	if !cur.Interface.PrivateKey.Equal(want.Interface.PrivateKey) {
+		// New identity: every session was made under the old one.
+		for _, p := range d.peers {
+			d.store.RemovePeer(keyID(p))
+		}
+		d.hs.SetPrivateKey(want.Interface.PrivateKey)
+		d.log.Info("private key changed; sessions dropped")
+	}
+	wantPeers := make(map[config.Key]config.Peer, len(want.Peers))
+	for _, p := range want.Peers {
+		wantPeers[p.PublicKey] = p
+	}
+	for pub := range d.peers {
+		if _, ok := wantPeers[pub]; !ok {
+			d.removePeerLocked(pub)
+		}
+	}
+	d.cfg = want.Clone()
+	d.cfg.Interface.ListenPort = int(d.listenPort)
+	for _, wp := range want.Peers {
+		p := d.peers[wp.PublicKey]
+		if p == nil {
+			if err := d.addPeerLocked(wp); err != nil {
+				return err
+			}
+			continue
+		}
+		if suiteOf(want.PeerCipher(&wp)) != p.suite {
+			d.removePeerLocked(wp.PublicKey)
+			if err := d.addPeerLocked(wp); err != nil {
+				return err
+			}
+			continue
+		}
+		d.updatePeerLocked(p, wp)
+	}
+	d.rebuildRoutes()
+	return nil
+}
+
+// updatePeerLocked applies a changed [Peer] to a live peer in place.
+func (d *device) updatePeerLocked(p *peer, wp config.Peer) {
+	if !p.cfg.PresharedKey.Equal(wp.PresharedKey) {
+		var psk *[32]byte
+		if !wp.PresharedKey.IsZero() {
+			k := [32]byte(wp.PresharedKey)
+			psk = &k
+		}
+		_ = d.hs.SetPresharedKey(p.pub, psk)
+	}
+	for _, pfx := range p.cfg.AllowedIPs {
+		if !slices.Contains(wp.AllowedIPs, pfx) {
+			if err := d.k.RemoveAllowedIP(pfx); err != nil {
+				d.log.Warn("removing allowed IP from the data plane", "prefix", pfx, "err", err)
+			}
+		}
+	}
+	old := p.cfg
+	p.cfg = wp
+	for _, pfx := range wp.AllowedIPs {
+		if !slices.Contains(old.AllowedIPs, pfx) {
+			d.claimPrefix(pfx, p)
+		}
+	}
+	if wp.Endpoint != old.Endpoint && wp.Endpoint != "" {
+		if ap, err := netip.ParseAddrPort(wp.Endpoint); err == nil {
+			d.setEndpointLocked(p, ap, "configuration")
+		}
+	}
+	if wp.PersistentKeepalive != old.PersistentKeepalive {
+		d.timerKeepaliveChanged(p, d.now())
+	}
+}
+
+// snapshotConfig is the live configuration, with the endpoints the peers
+// actually use (what SaveConfig writes and `wg showconf` shows).
+func (d *device) snapshotConfig() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.cfg.Clone()
+	for i := range c.Peers {
+		if p := d.peers[c.Peers[i].PublicKey]; p != nil {
+			c.Peers[i].AllowedIPs = slices.Clone(p.cfg.AllowedIPs)
+			if p.endpoint.IsValid() {
+				c.Peers[i].Endpoint = p.endpoint.String()
+			}
+		}
+	}
+	return c
+}

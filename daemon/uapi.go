@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+	"syscall"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/uapi"
+)
+
+// uapiDevice serves the wg(8) control socket from the device.
+type uapiDevice struct{ d *device }
+
+var _ uapi.Device = uapiDevice{}
+
+// Get implements uapi.Device.
+func (u uapiDevice) Get() (*uapi.State, error) {
+	d := u.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.uapiStateLocked(true), nil
+}
+
+func (d *device) uapiStateLocked(withStats bool) *uapi.State {
+	st := &uapi.State{
+		PrivateKey:   uapi.Key(d.cfg.Interface.PrivateKey),
+		ListenPort:   d.listenPort,
+		FirewallMark: d.cfg.Interface.FwMark,
+	}
+	for _, pc := range d.cfg.Peers {
+		p := d.peers[pc.PublicKey]
+		if p == nil {
+			continue
+		}
+		ps := uapi.PeerState{
+			PublicKey:           uapi.Key(p.pub),
+			PresharedKey:        uapi.Key(p.cfg.PresharedKey),
+			Endpoint:            p.endpoint,
+			PersistentKeepalive: uint16(p.cfg.PersistentKeepalive),
+			AllowedIPs:          slices.Clone(p.cfg.AllowedIPs),
+			LastHandshake:       p.lastHandshake,
+		}
+		if withStats {
+			ps.TxBytes, ps.RxBytes = d.peerBytesLocked(p)
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	return st
+}
+
+// peerBytesLocked adds the kernel's counters to the daemon's own.
+func (d *device) peerBytesLocked(p *peer) (tx, rx uint64) {
+	tx, rx = p.userTxBytes, p.userRxBytes
+	if s, err := d.k.PeerStats(p.id); err == nil {
+		tx += s.TxBytes
+		rx += s.RxBytes
+	}
+	return tx, rx
+}
+
+// Set implements uapi.Device: the request is applied to a copy of the
+// configuration, which is validated and then synced, so a bad request
+// changes nothing.
+func (u uapiDevice) Set(req *uapi.SetRequest) error {
+	d := u.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.uapiStateLocked(false)
+	req.ApplyTo(st)
+	want := d.cfg.Clone()
+	want.Interface.PrivateKey = config.PrivateKey(st.PrivateKey)
+	want.Interface.ListenPort = int(st.ListenPort)
+	want.Interface.FwMark = st.FirewallMark
+	old := make(map[config.Key]config.Peer)
+	for _, p := range want.Peers {
+		old[p.PublicKey] = p
+	}
+	want.Peers = nil
+	for _, ps := range st.Peers {
+		pc := old[config.Key(ps.PublicKey)]
+		pc.PublicKey = config.Key(ps.PublicKey)
+		pc.PresharedKey = config.PresharedKey(ps.PresharedKey)
+		pc.AllowedIPs = slices.Clone(ps.AllowedIPs)
+		pc.PersistentKeepalive = int(ps.PersistentKeepalive)
+		if ps.Endpoint.IsValid() {
+			pc.Endpoint = ps.Endpoint.String()
+		}
+		if pc.PublicKey == want.PublicKey() {
+			return uapi.Errorf(syscall.EINVAL, "peer %s is our own public key", pc.PublicKey)
+		}
+		want.Peers = append(want.Peers, pc)
+	}
+	if err := d.syncLocked(want); err != nil {
+		return uapi.Errorf(syscall.EINVAL, "%v", err)
+	}
+	if st.FirewallMark != d.fwmark && st.FirewallMark != 0 {
+		d.log.Info("fwmark changed through the control socket", "fwmark", st.FirewallMark)
+	}
+	return nil
+}
+
+func keyID(p *peer) keystore.PeerID { return keystore.PeerID(p.id) }
+
+func endpointString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return ap.String()
+}
