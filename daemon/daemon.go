@@ -24,7 +24,7 @@ type Options struct {
 	ConfigPath  string
 	Interface   string
 	Logger      *slog.Logger
-	MetricsAddr string         // "" disables the Prometheus endpoint
+	MetricsAddr string           // "" disables the Prometheus endpoint
 	Reload      <-chan os.Signal // SIGHUP: re-read the file, apply differences
 	Version     string
 }
