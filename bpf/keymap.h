@@ -2,12 +2,22 @@
 /* keymap.h: where the secret half of every keypair lives, and the bpf_crypto
  * kfuncs that use it.
  *
- * Secrets never sit in a map userspace can read: session_keys and the
- * per-CPU crypto state are created BPF_F_WRONLY (the syscall side may write
- * but never look up or dump them), and the aes-cbc keys exist only inside
- * kernel crypto contexts held as kptrs, which userspace sees as 0 anyway.
+ * Secrets never sit in a map value userspace can read. BPF_F_WRONLY would
+ * not do: it only restricts the creating fd, and anyone with CAP_SYS_ADMIN
+ * gets a read-write fd with BPF_MAP_GET_FD_BY_ID (`bpftool map dump id N`
+ * prints such a map in full; measured). A bpf_obj_new object behind a kptr
+ * would, but cilium/ebpf v0.22 gives each map its own BTF, so the verifier
+ * refuses the program's object for the map's kptr ("invalid kptr access,
+ * type=ptr_wg_secret expected=ptr_wg_secret"; measured). So:
+ *  - aes-cbc keys exist only inside kernel crypto contexts held as kptrs
+ *    (userspace reads a kptr as 0);
+ *  - chacha20poly1305 keys are stored wrapped: AES-256-ECB under K_wrap, a
+ *    random key that exists only inside one ecb(aes) context (kptr in
+ *    key_wrap), so a dump shows ciphertext. Unwrapping costs one
+ *    bpf_crypto_decrypt of 32 bytes per packet.
  * Keys arrive through the context buffer of the SEC("syscall") programs in
- * keys.h, never through a map.
+ * keys.h, never through a map, and per-packet state is wiped after each
+ * packet.
  */
 #pragma once
 
@@ -32,6 +42,10 @@ struct bpf_crypto_params {
 	__u32 authsize;
 };
 
+/* RCU read section for sleepable (syscall) programs reading a kptr. */
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
+
 extern struct bpf_crypto_ctx *
 bpf_crypto_ctx_create(const struct bpf_crypto_params *params, __u32 params__sz,
 		      int *err) __ksym;
@@ -45,6 +59,10 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 			      const struct bpf_dynptr *dst,
 			      const struct bpf_dynptr *siv__nullable) __ksym;
 
+/* Hides x's known range from clang so that a bounds check the verifier
+ * needs (it may have lost track across calls) is not optimised away. */
+#define WG_OPAQUE(x) asm volatile("" : "+r"(x))
+
 /* ---- error codes of wg_seal / wg_open ------------------------------------ */
 #define WG_ERR_TAG (-1)    /* authentication failed; buffer untouched */
 #define WG_ERR_NOKEY (-2)  /* no keys (or no crypto context) for this index */
@@ -52,14 +70,16 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 #define WG_ERR_CRYPTO (-4) /* the crypto backend failed */
 
 /* ---- secret half of a keypair, keyed by local index ------------------------
- * chacha20poly1305: send_key/recv_key are the transport keys.
- * aes-cbc: the key bytes stay zero; K_cbc and K_aux of each direction live only
- * inside the four crypto contexts. */
+ * chacha20poly1305: send || receive transport key, wrapped (see above).
+ * aes-cbc: K_cbc and K_aux of each direction live only inside the four
+ * crypto contexts. */
+#define WG_WRAPPED_SEND 0
+#define WG_WRAPPED_RECV WG_KEY_LEN
+
 struct wg_keys {
 	__u32 suite;
 	__u32 _pad;
-	__u8 send_key[WG_KEY_LEN];
-	__u8 recv_key[WG_KEY_LEN];
+	__u8 wrapped[2 * WG_KEY_LEN];
 	struct bpf_crypto_ctx __kptr *send_cbc;
 	struct bpf_crypto_ctx __kptr *send_ecb;
 	struct bpf_crypto_ctx __kptr *recv_cbc;
@@ -69,7 +89,58 @@ struct wg_keys {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_WRONLY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32); /* local index */
 	__type(value, struct wg_keys);
 } session_keys SEC(".maps");
+
+/* The ecb(aes) context holding K_wrap; created by the first install. */
+struct wg_wrap {
+	struct bpf_crypto_ctx __kptr *ctx;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_wrap);
+} key_wrap SEC(".maps");
+
+/* ---- per-packet crypto state -----------------------------------------------
+ * Everything a packet's crypto needs besides the data itself: the ChaCha20
+ * key and nonce, the Poly1305 key powers and accumulator, the aes-cbc IV and
+ * one-time key. It lives in a per-CPU map rather than on the stack so that
+ * the TC frame stays small (512-byte limit shared by the whole call chain),
+ * and is wiped after each packet: at rest it holds nothing secret. TC programs run with BH disabled, so one CPU never nests two
+ * packets' crypto. */
+struct wg_cstate {
+	__u32 key[8];	/* ChaCha20 key words */
+	__u32 nonce[3];	/* ChaCha20 nonce words (WireGuard: 0, lo(c), hi(c)) */
+	__u32 ad_len;	/* associated data length, 0..16 (selftests only) */
+	__u64 counter;	/* the packet's counter (aes-cbc ECB input) */
+	__u8 ad[16];	/* associated data, zero-padded */
+	/* Poly1305 in 26-bit limbs: r, 5r, r^2, 5r^2, accumulator, s. */
+	__u64 r[5];
+	__u64 r5[5];
+	__u64 rr[5];
+	__u64 rr5[5];
+	__u64 h[5];
+	__u64 pad[2];
+	__u64 ma[5];	/* limbs of the blocks being absorbed (spill space */
+	__u64 mb[5];	/* kept off the stack) */
+	__u64 md[5];
+	__u32 x[16];	/* ChaCha20 working state */
+	__u8 otk[64];	/* ChaCha20 block 0, or aes-cbc ECB output IV||r||s */
+	__u8 aux_in[48];/* aes-cbc ECB input le64(c)||le64(i), i = 0,1,2 */
+	__u8 iv[16];	/* aes-cbc IV (the kernel chains it in place) */
+	__u8 ks[64];	/* keystream of a partial last ChaCha20 block */
+	__u8 blk[16];	/* a partial Poly1305 block, padded */
+	__u8 tag[16];	/* computed tag (open: compared before decrypting) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_cstate);
+} cstate SEC(".maps");

@@ -1,3 +1,395 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/* keys.h: SEC("syscall") programs the daemon runs with BPF_PROG_RUN to
+ * install and remove keypairs, reserve send counters and probe bpf_crypto.
+ *
+ * Key material comes in through the program's context buffer (copied in and
+ * out by the kernel for this one run), is stored only inside crypto
+ * contexts or wrapped by one (see keymap.h), and is wiped from
+ * the context before returning so that neither the kernel's copy nor the one
+ * copied back to userspace keeps it.
+ * Contexts can only be created here: bpf_crypto_ctx_create may sleep and is
+ * not callable from TC.
+ */
 #pragma once
+
 #include "common.h"
+#include "keymap.h"
+
+/* Which step of an install failed (wg_install_args.stage). */
+enum wg_install_stage {
+	WG_STAGE_NONE = 0,
+	WG_STAGE_SEND_CBC = 1, /* bpf_crypto_ctx_create("cbc(aes)"), send */
+	WG_STAGE_SEND_ECB = 2, /* bpf_crypto_ctx_create("ecb(aes)"), send */
+	WG_STAGE_RECV_CBC = 3,
+	WG_STAGE_RECV_ECB = 4,
+	WG_STAGE_KEYS_MAP = 5, /* session_keys update */
+	WG_STAGE_SESSIONS_MAP = 6, /* sessions update */
+	WG_STAGE_ARGS = 7, /* bad suite */
+	WG_STAGE_WRAP = 8, /* creating K_wrap's context or wrapping */
+};
+
+/* Context of wg_install. Mirrored by installArgs in dataplane/keys.go. */
+struct wg_install_args {
+	__u32 suite;
+	__u32 local_index;
+	__u32 remote_index;
+	__u32 peer_id;
+	__u32 flags;
+	__s32 err;   /* out: negative errno of the failed step */
+	__u32 stage; /* out: enum wg_install_stage */
+	__u32 _pad;
+	/* chacha20poly1305: transport keys T. aes-cbc: K_cbc of each direction. */
+	__u8 send[WG_KEY_LEN];
+	__u8 recv[WG_KEY_LEN];
+	/* aes-cbc only: K_aux of each direction. */
+	__u8 send_aux[WG_KEY_LEN];
+	__u8 recv_aux[WG_KEY_LEN];
+	/* A fresh random key; becomes K_wrap if there is no wrap context yet. */
+	__u8 wrap_key[WG_KEY_LEN];
+};
+
+/* Context of wg_remove and wg_reserve. */
+struct wg_index_args {
+	__u32 local_index;
+	__s32 err;    /* out */
+	__u64 n;      /* in: counters to reserve */
+	__u64 first;  /* out: first reserved counter */
+};
+
+/* Context of wg_probe: try to create (and release) one context. */
+struct wg_probe_args {
+	char type[16];
+	char algo[128];
+	__u32 key_len;
+	__s32 err; /* out */
+};
+
+/* Staging area for bpf_crypto_params (408 bytes: too big for the stack).
+ * One entry: the daemon serialises its syscall runs. The key bytes are wiped
+ * right after each bpf_crypto_ctx_create. */
+struct wg_install_buf {
+	struct bpf_crypto_params params;
+	__u8 keys[WG_KEY_LEN]; /* the candidate K_wrap on its way to a context */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_install_buf);
+} install_buf SEC(".maps");
+
+/* A zeroed wg_session to fill and copy into `sessions` (too big for the
+ * stack). Holds nothing secret. Typed as raw bytes because the verifier
+ * refuses a value holding a bpf_spin_lock as a helper's source memory. */
+struct wg_session_raw {
+	__u8 b[sizeof(struct wg_session)];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_session_raw);
+} session_tmpl SEC(".maps");
+
+static __always_inline void wg_wipe32(volatile __u8 *p)
+{
+	/* volatile: a wipe of memory nobody reads again must not be elided. */
+	for (int i = 0; i < WG_KEY_LEN; i++)
+		p[i] = 0;
+}
+
+/* Creates an skcipher context for algo with a 32-byte key. */
+static __always_inline struct bpf_crypto_ctx *
+wg_ctx_create(struct wg_install_buf *b, const char *algo, __u32 algo_len,
+	      const __u8 *key, int *err)
+{
+	struct bpf_crypto_ctx *c;
+
+	__builtin_memset(&b->params, 0, sizeof(b->params));
+	__builtin_memcpy(b->params.type, "skcipher", 9);
+	for (__u32 i = 0; i < 16; i++) {
+		if (i >= algo_len)
+			break;
+		b->params.algo[i] = algo[i];
+	}
+	__builtin_memcpy(b->params.key, key, WG_KEY_LEN);
+	b->params.key_len = WG_KEY_LEN;
+	*err = 0;
+	c = bpf_crypto_ctx_create(&b->params, sizeof(b->params), err);
+	wg_wipe32(b->params.key);
+	if (!c && !*err)
+		*err = -22;
+	return c;
+}
+
+static __always_inline void wg_xchg_release(struct bpf_crypto_ctx **slot,
+					    struct bpf_crypto_ctx *c)
+{
+	struct bpf_crypto_ctx *old = bpf_kptr_xchg(slot, c);
+
+	if (old)
+		bpf_crypto_ctx_release(old);
+}
+
+/* Creates the K_wrap context from key unless one exists. */
+static __always_inline int wg_ensure_wrap(struct wg_wrap *w, struct wg_install_buf *b,
+					  const __u8 *key)
+{
+	struct bpf_crypto_ctx *c, *old;
+	int have, err = 0;
+
+	bpf_rcu_read_lock();
+	have = w->ctx != NULL;
+	bpf_rcu_read_unlock();
+	if (have)
+		return 0;
+	c = wg_ctx_create(b, "ecb(aes)", 9, key, &err);
+	if (!c)
+		return err;
+	old = bpf_kptr_xchg(&w->ctx, c);
+	if (old) /* lost a race with another installer: theirs is replaced */
+		bpf_crypto_ctx_release(old);
+	return 0;
+}
+
+SEC("syscall")
+int wg_install(struct wg_install_args *a)
+{
+	struct bpf_crypto_ctx *scbc = NULL, *secb = NULL, *rcbc = NULL, *recb = NULL;
+	struct wg_keys kv = {}, *k;
+	struct wg_wrap *w;
+	struct wg_install_buf *b;
+	struct wg_session *s;
+	__u32 zero = 0, idx = a->local_index;
+
+	int err = 0;
+
+	a->err = 0;
+	a->stage = WG_STAGE_NONE;
+	b = bpf_map_lookup_elem(&install_buf, &zero);
+	s = (struct wg_session *)bpf_map_lookup_elem(&session_tmpl, &zero);
+	w = bpf_map_lookup_elem(&key_wrap, &zero);
+	if (!b || !s || !w) {
+		a->err = -12;
+		a->stage = WG_STAGE_ARGS;
+		goto wipe;
+	}
+
+	kv.suite = a->suite;
+	if (a->suite == WG_SUITE_CHACHA20POLY1305) {
+		/* Via the map: the verifier refuses a ctx pointer plus offset
+		 * as an argument. */
+		__builtin_memcpy(b->keys, a->wrap_key, WG_KEY_LEN);
+		err = wg_ensure_wrap(w, b, b->keys);
+		wg_wipe32(b->keys);
+		if (err) {
+			a->stage = WG_STAGE_WRAP;
+			goto fail;
+		}
+	} else if (a->suite == WG_SUITE_AESCBC) {
+		scbc = wg_ctx_create(b, "cbc(aes)", 9, a->send, &err);
+		if (!scbc) {
+			a->stage = WG_STAGE_SEND_CBC;
+			goto fail;
+		}
+		secb = wg_ctx_create(b, "ecb(aes)", 9, a->send_aux, &err);
+		if (!secb) {
+			a->stage = WG_STAGE_SEND_ECB;
+			goto fail;
+		}
+		rcbc = wg_ctx_create(b, "cbc(aes)", 9, a->recv, &err);
+		if (!rcbc) {
+			a->stage = WG_STAGE_RECV_CBC;
+			goto fail;
+		}
+		recb = wg_ctx_create(b, "ecb(aes)", 9, a->recv_aux, &err);
+		if (!recb) {
+			a->stage = WG_STAGE_RECV_ECB;
+			goto fail;
+		}
+	} else {
+		err = -22;
+		a->stage = WG_STAGE_ARGS;
+		goto fail;
+	}
+
+	/* Replacing an entry frees the old one, whose kptr destructor releases
+	 * its contexts; a packet still using them holds RCU. */
+	err = bpf_map_update_elem(&session_keys, &idx, &kv, BPF_ANY);
+	if (err) {
+		a->stage = WG_STAGE_KEYS_MAP;
+		goto fail;
+	}
+	k = bpf_map_lookup_elem(&session_keys, &idx);
+	if (!k) {
+		err = -2;
+		a->stage = WG_STAGE_KEYS_MAP;
+		goto fail;
+	}
+	if (scbc)
+		wg_xchg_release(&k->send_cbc, scbc);
+	if (secb)
+		wg_xchg_release(&k->send_ecb, secb);
+	if (rcbc)
+		wg_xchg_release(&k->recv_cbc, rcbc);
+	if (recb)
+		wg_xchg_release(&k->recv_ecb, recb);
+	scbc = secb = rcbc = recb = NULL;
+
+	/* The non-secret half: fresh counters and replay window. */
+	/* Nothing ever writes the template's replay bitmap, so it stays zero;
+	 * every other field is set here. */
+	s->_pad = 0;
+	s->send_counter = 0;
+	s->replay_last = 0;
+	s->suite = a->suite;
+	s->peer_id = a->peer_id;
+	s->local_index = idx;
+	s->remote_index = a->remote_index;
+	s->flags = a->flags;
+	s->created_ns = bpf_ktime_get_boot_ns();
+	err = bpf_map_update_elem(&sessions, &idx, s, BPF_ANY);
+	if (err) {
+		bpf_map_delete_elem(&session_keys, &idx);
+		a->stage = WG_STAGE_SESSIONS_MAP;
+		goto fail;
+	}
+	goto wipe;
+
+fail:
+	if (scbc)
+		bpf_crypto_ctx_release(scbc);
+	if (secb)
+		bpf_crypto_ctx_release(secb);
+	if (rcbc)
+		bpf_crypto_ctx_release(rcbc);
+	if (recb)
+		bpf_crypto_ctx_release(recb);
+	a->err = err ? err : -22;
+wipe:
+	wg_wipe32(a->send);
+	wg_wipe32(a->recv);
+	wg_wipe32(a->send_aux);
+	wg_wipe32(a->recv_aux);
+	wg_wipe32(a->wrap_key);
+	return 0;
+}
+
+/* Removes a keypair: the session first (the packet path stops finding it),
+ * then the contexts (released explicitly) and the keys. */
+SEC("syscall")
+int wg_remove(struct wg_index_args *a)
+{
+	__u32 idx = a->local_index;
+	struct wg_keys *k;
+	int e1, e2;
+
+	e1 = bpf_map_delete_elem(&sessions, &idx);
+	k = bpf_map_lookup_elem(&session_keys, &idx);
+	if (k) {
+		wg_xchg_release(&k->send_cbc, NULL);
+		wg_xchg_release(&k->send_ecb, NULL);
+		wg_xchg_release(&k->recv_cbc, NULL);
+		wg_xchg_release(&k->recv_ecb, NULL);
+	}
+	e2 = bpf_map_delete_elem(&session_keys, &idx);
+	a->err = (e1 && e2) ? e1 : 0;
+	return 0;
+}
+
+/* Reserves n send counters for packets the daemon sends itself. */
+SEC("syscall")
+int wg_reserve(struct wg_index_args *a)
+{
+	__u32 idx = a->local_index;
+	struct wg_session *s = bpf_map_lookup_elem(&sessions, &idx);
+
+	if (!s) {
+		a->err = -2;
+		return 0;
+	}
+	a->first = __sync_fetch_and_add(&s->send_counter, a->n);
+	a->err = 0;
+	return 0;
+}
+
+/* Start-up probe: can this kernel create a context of this type/algorithm? */
+SEC("syscall")
+int wg_probe(struct wg_probe_args *a)
+{
+	struct wg_install_buf *b;
+	struct bpf_crypto_ctx *c;
+	__u32 zero = 0;
+	int err = 0;
+
+	b = bpf_map_lookup_elem(&install_buf, &zero);
+	if (!b) {
+		a->err = -12;
+		return 0;
+	}
+	__builtin_memset(&b->params, 0, sizeof(b->params));
+	__builtin_memcpy(b->params.type, a->type, sizeof(a->type));
+	b->params.type[13] = 0;
+	__builtin_memcpy(b->params.algo, a->algo, sizeof(a->algo));
+	b->params.algo[127] = 0;
+	b->params.key_len = a->key_len > 256 ? 256 : a->key_len;
+	c = bpf_crypto_ctx_create(&b->params, sizeof(b->params), &err);
+	if (c) {
+		bpf_crypto_ctx_release(c);
+		err = 0;
+	} else if (!err) {
+		err = -22;
+	}
+	a->err = err;
+	return 0;
+}
+
+/* wg_wrap: the second half of installing a chacha20poly1305 keypair. The
+ * kernel lets only TC/XDP programs call bpf_crypto_encrypt (a syscall
+ * program gets "calling kernel function bpf_crypto_encrypt is not allowed";
+ * measured), so the daemon runs this one with BPF_PROG_TEST_RUN, right after
+ * wg_install, on a buffer holding
+ *	Ethernet (14, ethertype WG_WRAP_ETHERTYPE) || le32 local index ||
+ *	4 zero bytes || send key || receive key
+ * and it stores both keys, AES-256-ECB under K_wrap, into the keypair's
+ * session_keys entry. It is never attached to an interface. */
+#define WG_WRAP_ETHERTYPE 0x88b6
+#define WG_WRAP_OFF 14
+
+SEC("tc")
+int wg_wrap(struct __sk_buff *skb)
+{
+	struct bpf_dynptr src, dst;
+	struct bpf_crypto_ctx *c;
+	struct wg_scratch *s;
+	struct wg_wrap *w;
+	struct wg_keys *k;
+	__u32 zero = 0, idx;
+	__u16 proto = 0;
+	__u64 *p;
+	int ret = -22;
+
+	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) ||
+	    proto != bpf_htons(WG_WRAP_ETHERTYPE) ||
+	    bpf_skb_load_bytes(skb, WG_WRAP_OFF, &idx, sizeof(idx)))
+		return -22;
+	k = bpf_map_lookup_elem(&session_keys, &idx);
+	w = bpf_map_lookup_elem(&key_wrap, &zero);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!k || !w || !s || k->suite != WG_SUITE_CHACHA20POLY1305)
+		return -2;
+	c = w->ctx; /* RCU-protected, no acquire */
+	if (!c)
+		return -2;
+	if (bpf_skb_load_bytes(skb, WG_WRAP_OFF + 8, s->buf, 2 * WG_KEY_LEN))
+		return -22;
+	if (!bpf_dynptr_from_mem(s->buf, 2 * WG_KEY_LEN, 0, &src) &&
+	    !bpf_dynptr_from_mem(k->wrapped, sizeof(k->wrapped), 0, &dst))
+		ret = bpf_crypto_encrypt(c, &src, &dst, NULL);
+	/* The scratch map is readable: leave no key in it. */
+	p = (__u64 *)s->buf;
+	p[0] = p[1] = p[2] = p[3] = p[4] = p[5] = p[6] = p[7] = 0;
+	return ret;
+}

@@ -12,17 +12,19 @@
  *	tag with buf untouched; other negative WG_ERR_* (WG_ERR_NOKEY,
  *	WG_ERR_LEN, WG_ERR_CRYPTO).
  *  wg_session_suite(local_index)
- *	WG_SUITE_* of the keypair, or WG_ERR_NOKEY.
+ *	WG_SUITE_* of the keypair's secret half, or WG_ERR_NOKEY. (The
+ *	wg_session in `sessions` carries the same suite.)
  *
- * Both look up the per-CPU `scratch` entry 0 themselves.
+ * Both look up the per-CPU `scratch` entry 0 themselves. Counters are the
+ * caller's to check; every 64-bit value works here.
  */
 #pragma once
 
 #include "common.h"
 #include "keymap.h"
-
-/* TEMPORARY placeholder cipher (XOR with the key, XOR-sum tag) so that the
- * packet path can integrate; replaced by chacha20.h/poly1305.h/aescbc.h. */
+#include "chacha20.h"
+#include "poly1305.h"
+#include "aescbc.h"
 
 static __always_inline int wg_session_suite(__u32 local_index)
 {
@@ -33,13 +35,77 @@ static __always_inline int wg_session_suite(__u32 local_index)
 	return k->suite;
 }
 
-static __noinline int wg_placeholder(__u32 local_index, __u64 counter, __u32 len,
-				     int open)
+/* RFC 8439 AEAD on s->buf[0,len) with key, nonce and AD already in st. The
+ * Poly1305 key is ChaCha20 block 0; data starts at block 1. Global: see
+ * chacha20.h. */
+__noinline int wg_chachapoly(struct wg_cstate *st, struct wg_scratch *s, __u32 len,
+			     int open)
 {
-	__u32 zero = 0, i;
+	__u64 *otk, *ks;
+
+	if (!st || !s || len > WG_MAX_PADDED)
+		return WG_ERR_LEN;
+	wg_chacha20_block(st, 0);
+	otk = (__u64 *)st->otk;
+	ks = (__u64 *)st->ks;
+	otk[0] = ks[0]; otk[1] = ks[1]; otk[2] = ks[2]; otk[3] = ks[3];
+	wg_poly1305_init(st);
+	if (open) {
+		wg_poly1305_aead(st, s, len);
+		if (wg_tag_diff(st, s, len))
+			return WG_ERR_TAG;
+		return wg_chacha20_xor(st, s, len);
+	}
+	wg_chacha20_xor(st, s, len);
+	wg_poly1305_aead(st, s, len);
+	wg_tag_put(st, s, len);
+	return 0;
+}
+
+/* Forgets the per-packet secrets: key, ChaCha20 state (invertible to the
+ * key), keystream, Poly1305 key powers and products, IV. Everything but the
+ * counter block, about 90 stores. */
+static __always_inline void wg_cstate_wipe(struct wg_cstate *st)
+{
+	__u64 *w = (__u64 *)st;
+
+#pragma clang loop unroll(full)
+	for (int i = 0; i < (int)(sizeof(*st) / 8); i++)
+		w[i] = 0;
+}
+
+/* Unwraps one direction's ChaCha20 key into st->key (keymap.h explains why
+ * keys are wrapped). */
+static __noinline int wg_unwrap_key(struct wg_cstate *st, struct wg_keys *k, int open)
+{
+	struct bpf_dynptr src, dst;
+	struct bpf_crypto_ctx *c;
+	struct wg_wrap *w;
+	__u32 zero = 0;
+	long e;
+
+	w = bpf_map_lookup_elem(&key_wrap, &zero);
+	if (!w)
+		return WG_ERR_NOKEY;
+	c = w->ctx; /* RCU-protected, no acquire */
+	if (!c)
+		return WG_ERR_NOKEY;
+	if (open)
+		e = bpf_dynptr_from_mem(k->wrapped + WG_WRAPPED_RECV, WG_KEY_LEN, 0, &src);
+	else
+		e = bpf_dynptr_from_mem(k->wrapped + WG_WRAPPED_SEND, WG_KEY_LEN, 0, &src);
+	if (e || bpf_dynptr_from_mem(st->key, WG_KEY_LEN, 0, &dst))
+		return WG_ERR_CRYPTO;
+	return bpf_crypto_decrypt(c, &src, &dst, NULL) ? WG_ERR_CRYPTO : 0;
+}
+
+static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len, int open)
+{
 	struct wg_scratch *s;
+	struct wg_cstate *st;
 	struct wg_keys *k;
-	__u8 *key, tag[16] = {};
+	__u32 zero = 0;
+	int ret;
 
 	if (len > WG_MAX_PADDED)
 		return WG_ERR_LEN;
@@ -47,51 +113,35 @@ static __noinline int wg_placeholder(__u32 local_index, __u64 counter, __u32 len
 	if (!k)
 		return WG_ERR_NOKEY;
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
+	st = bpf_map_lookup_elem(&cstate, &zero);
+	if (!s || !st)
 		return WG_ERR_CRYPTO;
-	key = open ? k->recv_key : k->send_key;
-	for (i = 0; i < 16; i++)
-		tag[i] = key[i] ^ (__u8)counter;
-	for (i = 0; i < WG_MAX_PADDED; i++) {
-		if (i >= len)
-			break;
-		if (!open)
-			s->buf[i] ^= key[i & 31];
-		tag[i & 15] ^= s->buf[i];
+	if (k->suite == WG_SUITE_CHACHA20POLY1305) {
+		ret = wg_unwrap_key(st, k, open);
+		if (ret)
+			goto out;
+		st->nonce[0] = 0;
+		st->nonce[1] = (__u32)counter;
+		st->nonce[2] = (__u32)(counter >> 32);
+		st->ad_len = 0;
+		ret = wg_chachapoly(st, s, len, open);
+	} else if (k->suite == WG_SUITE_AESCBC) {
+		st->counter = counter;
+		ret = wg_aescbc(st, k, s, len, open);
+	} else {
+		ret = WG_ERR_NOKEY;
 	}
-	if (open) {
-		__u8 d = 0;
-
-		for (i = 0; i < 16; i++) {
-			__u64 o = (__u64)len + i;
-
-			if (o < WG_SCRATCH_LEN)
-				d |= s->buf[o] ^ tag[i];
-		}
-		if (d)
-			return WG_ERR_TAG;
-		for (i = 0; i < WG_MAX_PADDED; i++) {
-			if (i >= len)
-				break;
-			s->buf[i] ^= key[i & 31];
-		}
-		return 0;
-	}
-	for (i = 0; i < 16; i++) {
-		__u64 o = (__u64)len + i;
-
-		if (o < WG_SCRATCH_LEN)
-			s->buf[o] = tag[i];
-	}
-	return 0;
+out:
+	wg_cstate_wipe(st);
+	return ret;
 }
 
 static __noinline int wg_seal(__u32 local_index, __u64 counter, __u32 len)
 {
-	return wg_placeholder(local_index, counter, len, 0);
+	return wg_crypt(local_index, counter, len, 0);
 }
 
 static __noinline int wg_open(__u32 local_index, __u64 counter, __u32 len)
 {
-	return wg_placeholder(local_index, counter, len, 1);
+	return wg_crypt(local_index, counter, len, 1);
 }

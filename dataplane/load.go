@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cilium/ebpf"
 )
@@ -12,6 +13,11 @@ import (
 // (events.go) are methods on it.
 type Dataplane struct {
 	objs wgbpfObjects
+
+	att    *attachment // set by Attach (attach.go)
+	evOnce sync.Once   // opens ev on the first ReadEvent (events.go)
+	ev     *eventReader
+	evErr  error
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -28,7 +34,8 @@ func Load() (*Dataplane, error) {
 	return d, nil
 }
 
-// Close releases the programs and maps (pinned ones stay pinned).
+// Close detaches the packet path and releases the programs and maps
+// (pinned ones stay pinned).
 func (d *Dataplane) Close() error {
-	return d.objs.Close()
+	return errors.Join(d.closeEvents(), d.detach(), d.objs.Close())
 }

@@ -36,9 +36,30 @@ type wgbpfWgSession struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	wgbpfMapDrops    = "drops"
-	wgbpfMapScratch  = "scratch"
-	wgbpfMapSessions = "sessions"
+	wgbpfMapAllowedV4          = "allowed_v4"
+	wgbpfMapAllowedV6          = "allowed_v6"
+	wgbpfMapCstate             = "cstate"
+	wgbpfMapDrops              = "drops"
+	wgbpfMapEvents             = "events"
+	wgbpfMapHopWork            = "hop_work"
+	wgbpfMapIfconfig           = "ifconfig"
+	wgbpfMapInstallBuf         = "install_buf"
+	wgbpfMapKeyWrap            = "key_wrap"
+	wgbpfMapPeerStats          = "peer_stats"
+	wgbpfMapPeers              = "peers"
+	wgbpfMapScratch            = "scratch"
+	wgbpfMapSessionKeys        = "session_keys"
+	wgbpfMapSessionTmpl        = "session_tmpl"
+	wgbpfMapSessions           = "sessions"
+	wgbpfProgWgHopEncrypt      = "wg_hop_encrypt"
+	wgbpfProgWgInstall         = "wg_install"
+	wgbpfProgWgProbe           = "wg_probe"
+	wgbpfProgWgRemove          = "wg_remove"
+	wgbpfProgWgReserve         = "wg_reserve"
+	wgbpfProgWgSelftest        = "wg_selftest"
+	wgbpfProgWgTunEgress       = "wg_tun_egress"
+	wgbpfProgWgUnderlayIngress = "wg_underlay_ingress"
+	wgbpfProgWgWrap            = "wg_wrap"
 )
 
 // loadWgbpf returns the embedded CollectionSpec for wgbpf.
@@ -83,15 +104,36 @@ type wgbpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfProgramSpecs struct {
+	WgHopEncrypt      *ebpf.ProgramSpec `ebpf:"wg_hop_encrypt"`
+	WgInstall         *ebpf.ProgramSpec `ebpf:"wg_install"`
+	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
+	WgRemove          *ebpf.ProgramSpec `ebpf:"wg_remove"`
+	WgReserve         *ebpf.ProgramSpec `ebpf:"wg_reserve"`
+	WgSelftest        *ebpf.ProgramSpec `ebpf:"wg_selftest"`
+	WgTunEgress       *ebpf.ProgramSpec `ebpf:"wg_tun_egress"`
+	WgUnderlayIngress *ebpf.ProgramSpec `ebpf:"wg_underlay_ingress"`
+	WgWrap            *ebpf.ProgramSpec `ebpf:"wg_wrap"`
 }
 
 // wgbpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfMapSpecs struct {
-	Drops    *ebpf.MapSpec `ebpf:"drops"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Sessions *ebpf.MapSpec `ebpf:"sessions"`
+	AllowedV4   *ebpf.MapSpec `ebpf:"allowed_v4"`
+	AllowedV6   *ebpf.MapSpec `ebpf:"allowed_v6"`
+	Cstate      *ebpf.MapSpec `ebpf:"cstate"`
+	Drops       *ebpf.MapSpec `ebpf:"drops"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	HopWork     *ebpf.MapSpec `ebpf:"hop_work"`
+	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
+	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
+	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
+	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
+	Peers       *ebpf.MapSpec `ebpf:"peers"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	SessionKeys *ebpf.MapSpec `ebpf:"session_keys"`
+	SessionTmpl *ebpf.MapSpec `ebpf:"session_tmpl"`
+	Sessions    *ebpf.MapSpec `ebpf:"sessions"`
 }
 
 // wgbpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -120,15 +162,39 @@ func (o *wgbpfObjects) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfMaps struct {
-	Drops    *ebpf.Map `ebpf:"drops"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Sessions *ebpf.Map `ebpf:"sessions"`
+	AllowedV4   *ebpf.Map `ebpf:"allowed_v4"`
+	AllowedV6   *ebpf.Map `ebpf:"allowed_v6"`
+	Cstate      *ebpf.Map `ebpf:"cstate"`
+	Drops       *ebpf.Map `ebpf:"drops"`
+	Events      *ebpf.Map `ebpf:"events"`
+	HopWork     *ebpf.Map `ebpf:"hop_work"`
+	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
+	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
+	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
+	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
+	Peers       *ebpf.Map `ebpf:"peers"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
+	SessionKeys *ebpf.Map `ebpf:"session_keys"`
+	SessionTmpl *ebpf.Map `ebpf:"session_tmpl"`
+	Sessions    *ebpf.Map `ebpf:"sessions"`
 }
 
 func (m *wgbpfMaps) Close() error {
 	return _WgbpfClose(
+		m.AllowedV4,
+		m.AllowedV6,
+		m.Cstate,
 		m.Drops,
+		m.Events,
+		m.HopWork,
+		m.Ifconfig,
+		m.InstallBuf,
+		m.KeyWrap,
+		m.PeerStats,
+		m.Peers,
 		m.Scratch,
+		m.SessionKeys,
+		m.SessionTmpl,
 		m.Sessions,
 	)
 }
@@ -143,10 +209,29 @@ type wgbpfVariables struct {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfPrograms struct {
+	WgHopEncrypt      *ebpf.Program `ebpf:"wg_hop_encrypt"`
+	WgInstall         *ebpf.Program `ebpf:"wg_install"`
+	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
+	WgRemove          *ebpf.Program `ebpf:"wg_remove"`
+	WgReserve         *ebpf.Program `ebpf:"wg_reserve"`
+	WgSelftest        *ebpf.Program `ebpf:"wg_selftest"`
+	WgTunEgress       *ebpf.Program `ebpf:"wg_tun_egress"`
+	WgUnderlayIngress *ebpf.Program `ebpf:"wg_underlay_ingress"`
+	WgWrap            *ebpf.Program `ebpf:"wg_wrap"`
 }
 
 func (p *wgbpfPrograms) Close() error {
-	return _WgbpfClose()
+	return _WgbpfClose(
+		p.WgHopEncrypt,
+		p.WgInstall,
+		p.WgProbe,
+		p.WgRemove,
+		p.WgReserve,
+		p.WgSelftest,
+		p.WgTunEgress,
+		p.WgUnderlayIngress,
+		p.WgWrap,
+	)
 }
 
 func _WgbpfClose(closers ...io.Closer) error {

@@ -12,6 +12,11 @@ DIR="$(mktemp -d)"
 PIDS=()
 
 cleanup() {
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ -d "$DIR" ]; then
+		for f in "$DIR"/a.log "$DIR"/b.log; do [ -f "$f" ] && { echo "--- $f"; tail -40 "$f"; }; done
+		echo "demo: FAILED" >&2
+	fi
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	ip netns del "$NSA" 2>/dev/null || true

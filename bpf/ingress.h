@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* ingress.h: the receive path, wg_underlay_ingress (tcx ingress on every
+ * underlay interface).
+ *
+ * Traffic that is not UDP to ListenPort continues to the next tcx program
+ * (TCX_NEXT). Handshake messages, IP fragments and data messages for a
+ * receiver index the kernel does not hold go up the stack to the daemon's
+ * socket (TC_ACT_OK). A data message for a known keypair is checked (suite,
+ * age, counter, replay window), authenticated and decrypted in the per-CPU
+ * scratch buffer, its inner source checked against the peer's AllowedIPs,
+ * and the skb is reshaped into the inner packet and redirected into wg0's
+ * receive path. Everything refused is dropped and counted by reason. */
+#pragma once
+
+#include "common.h"
+#include "tunnel_defs.h"
+#include "wire.h"
+#include "peers.h"
+#include "events.h"
+#include "replay.h"
+#include "suite.h"
+
+/* WireGuard's receive-side rekey: an initiator whose keypair is this close
+ * to REJECT_AFTER_TIME (minus KEEPALIVE_TIMEOUT and REKEY_TIMEOUT) rekeys. */
+#define WG_REKEY_ON_RECV_NS (WG_REJECT_AFTER_TIME_NS - 15ULL * 1000000000ULL)
+
+static __always_inline int wg_ep_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+SEC("tc")
+int wg_underlay_ingress(struct __sk_buff *skb)
+{
+	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n;
+	struct wg_endpoint src __attribute__((aligned(8))) = {};
+	struct wg_ifconfig *cfg = wg_ifconfig();
+	int confirmed = 0, roamed = 0, v6in;
+	struct wg_peer_stats *st;
+	struct wg_data_hdr dh;
+	struct wg_session *s;
+	struct wg_scratch *sc;
+	__be16 inner_proto;
+	struct wg_udp udp;
+	struct wg_eth eth;
+	struct wg_peer *p;
+	__u64 now;
+	long rc;
+
+	if (!cfg || !cfg->listen_port)
+		return WG_TCX_NEXT;
+	pktlen = skb->len;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		return WG_TCX_NEXT;
+	if (eth.proto == bpf_htons(WG_ETH_P_IP)) {
+		struct wg_ip4 ip;
+
+		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN, &ip, sizeof(ip)) ||
+		    (ip.vihl >> 4) != 4 || (ip.vihl & 15) < 5 ||
+		    ip.protocol != WG_IPPROTO_UDP)
+			return WG_TCX_NEXT;
+		off = WG_ETH_HLEN + (ip.vihl & 15) * 4;
+		if (ip.frag_off & bpf_htons(0x3fff))
+			return WG_TCX_NEXT; /* reassembled by the stack for the daemon */
+		src.family = WG_AF_INET;
+		__builtin_memcpy(src.addr, ip.saddr, 4);
+	} else if (eth.proto == bpf_htons(WG_ETH_P_IPV6)) {
+		struct wg_ip6 ip;
+
+		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN, &ip, sizeof(ip)) ||
+		    ip.nexthdr != WG_IPPROTO_UDP)
+			return WG_TCX_NEXT;
+		off = WG_ETH_HLEN + WG_IPV6_HLEN;
+		src.family = WG_AF_INET6;
+		__builtin_memcpy(src.addr, ip.saddr, 16);
+	} else {
+		return WG_TCX_NEXT;
+	}
+	if (bpf_skb_load_bytes(skb, off, &udp, sizeof(udp)) ||
+	    udp.dest != bpf_htons(cfg->listen_port))
+		return WG_TCX_NEXT;
+	src.port = udp.source;
+
+	/* Ours from here on. Only data messages are handled in the kernel. */
+	if (skb->gso_size)
+		return WG_TC_ACT_OK; /* GRO aggregate: let the stack split it */
+	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN, &dh, sizeof(dh)) ||
+	    (dh.type != WG_MSG_DATA && dh.type != WG_MSG_DATA_AESCBC) ||
+	    dh.reserved[0] || dh.reserved[1] || dh.reserved[2])
+		return WG_TC_ACT_OK;
+	ulen = bpf_ntohs(udp.len);
+	if (ulen < WG_UDP_HLEN + WG_DATA_HEADER_LEN + WG_TAG_LEN ||
+	    (__u64)off + ulen > pktlen)
+		goto malformed;
+	plen = ulen - WG_UDP_HLEN;
+	idx = dh.receiver;
+	s = bpf_map_lookup_elem(&sessions, &idx);
+	if (!s)
+		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
+
+	if ((dh.type == WG_MSG_DATA_AESCBC) != (s->suite == WG_SUITE_AESCBC)) {
+		reason = WG_DROP_SUITE_MISMATCH;
+		goto drop;
+	}
+	now = bpf_ktime_get_boot_ns();
+	if (dh.counter >= WG_REJECT_AFTER_MESSAGES ||
+	    now - s->created_ns >= WG_REJECT_AFTER_TIME_NS) {
+		reason = WG_DROP_EXPIRED;
+		goto drop;
+	}
+	if (!wg_replay_check(s, dh.counter))
+		goto replay;
+	ct_len = plen - WG_DATA_HEADER_LEN - WG_TAG_LEN;
+	if (ct_len > WG_MAX_PADDED) {
+		reason = WG_DROP_TOO_BIG;
+		goto drop;
+	}
+	if (s->suite == WG_SUITE_AESCBC && (ct_len & 15))
+		goto malformed;
+
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc) {
+		reason = WG_DROP_CRYPTO;
+		goto drop;
+	}
+	/* Re-check the copy length right where it is used: clang may otherwise
+	 * recompute it from a register the verifier has no bounds for. */
+	n = ct_len + WG_TAG_LEN;
+	asm volatile("" : "+r"(n));
+	if (n < WG_TAG_LEN || n > WG_SCRATCH_LEN)
+		goto malformed;
+	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
+		goto malformed;
+	rc = wg_open(idx, dh.counter, ct_len);
+	if (rc) {
+		reason = rc == WG_ERR_TAG ? WG_DROP_BAD_TAG : WG_DROP_CRYPTO;
+		goto drop;
+	}
+	/* Authentic from here on. */
+	if (!wg_replay_commit(s, dh.counter))
+		goto replay;
+	p = bpf_map_lookup_elem(&peers, &s->peer_id);
+	if (!p) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
+
+	/* First packet on the responder's new keypair confirms it; an
+	 * authenticated packet from elsewhere moves the endpoint (roaming). */
+	if (p->next == idx || !wg_ep_equal(&p->endpoint, &src)) {
+		bpf_spin_lock(&p->lock);
+		if (p->next == idx) {
+			p->previous = p->current;
+			p->current = idx;
+			p->next = 0;
+			confirmed = 1;
+		}
+		if (!wg_ep_equal(&p->endpoint, &src)) {
+			p->endpoint = src;
+			roamed = 1;
+		}
+		bpf_spin_unlock(&p->lock);
+	}
+	if (confirmed)
+		wg_emit(WG_EVENT_KEYPAIR_CONFIRMED, s->peer_id, idx, NULL, now);
+	if (roamed)
+		wg_emit(WG_EVENT_ENDPOINT_CHANGED, s->peer_id, idx, &src, now);
+	if ((s->flags & WG_SESSION_INITIATOR) && p->current == idx &&
+	    now - s->created_ns >= WG_REKEY_ON_RECV_NS &&
+	    wg_event_allowed(p, &p->rekey_event_ns, now))
+		wg_emit(WG_EVENT_REKEY_NEEDED, s->peer_id, idx, NULL, now);
+
+	st = wg_stats(s->peer_id);
+	if (st) {
+		st->rx_bytes += plen;
+		st->rx_packets++;
+		st->last_rx_ns = now;
+		if (!ct_len)
+			st->rx_keepalives++;
+	}
+	if (!ct_len)
+		return WG_TC_ACT_SHOT; /* keepalive: timestamps only, not a drop */
+
+	/* The inner packet: its own length field says where padding starts. */
+	if ((sc->buf[0] >> 4) == 4) {
+		if (ct_len < WG_IPV4_HLEN)
+			goto malformed;
+		inner_len = ((__u32)sc->buf[2] << 8) | sc->buf[3];
+		if (inner_len < WG_IPV4_HLEN)
+			goto malformed;
+		v6in = 0;
+		inner_proto = bpf_htons(WG_ETH_P_IP);
+	} else if ((sc->buf[0] >> 4) == 6) {
+		if (ct_len < WG_IPV6_HLEN)
+			goto malformed;
+		inner_len = WG_IPV6_HLEN + (((__u32)sc->buf[4] << 8) | sc->buf[5]);
+		v6in = 1;
+		inner_proto = bpf_htons(WG_ETH_P_IPV6);
+	} else {
+		goto malformed;
+	}
+	if (inner_len > ct_len || inner_len > WG_MAX_PADDED)
+		goto malformed;
+	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
+	    owner != s->peer_id) {
+		reason = WG_DROP_SRC_NOT_ALLOWED;
+		goto drop;
+	}
+
+	/* Reshape into Ethernet + inner packet: change the family if needed,
+	 * cut to length, overwrite the body with the plaintext. */
+	if (inner_proto != eth.proto && bpf_skb_change_proto(skb, inner_proto, 0))
+		goto malformed;
+	if (bpf_skb_change_tail(skb, WG_ETH_HLEN + inner_len, 0) ||
+	    bpf_skb_store_bytes(skb, WG_ETH_HLEN, sc->buf, inner_len, BPF_F_RECOMPUTE_CSUM) ||
+	    bpf_skb_store_bytes(skb, 12, &inner_proto, 2, BPF_F_RECOMPUTE_CSUM))
+		goto malformed;
+	/* A NIC's "outer UDP checksum verified" must not vouch for the inner
+	 * packet: the stack checks the inner checksums itself. */
+	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
+
+replay:
+	reason = WG_DROP_REPLAY;
+	goto drop;
+malformed:
+	reason = WG_DROP_MALFORMED;
+drop:
+	wg_count_drop(reason);
+	return WG_TC_ACT_SHOT;
+}

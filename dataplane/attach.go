@@ -1,0 +1,442 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// AttachConfig says where the packet path runs. Attach must be called by a
+// goroutine whose thread is in the network namespace of the TUN (the daemon's
+// whole process normally is); every later attachment happens there too.
+type AttachConfig struct {
+	TunIndex   int    // ifindex of the wg TUN (IFF_TUN|IFF_NO_PI), held by the daemon
+	ListenPort uint16 // the daemon's UDP port: outer source port, ingress match
+	FwMark     uint32 // skb->mark of outer packets, also used for their route lookup
+	MTU        int    // wg0's MTU; 0 = the TUN's current MTU
+	// WatchLinks attaches the ingress program to underlay interfaces that
+	// appear after Attach (netlink link updates).
+	WatchLinks bool
+	// OnWatchError, if set, hears of failures of the link watcher (e.g. a
+	// new interface that could not be attached); the daemon logs them.
+	OnWatchError func(error)
+}
+
+// attachment is the state of an attached Dataplane.
+type attachment struct {
+	mu       sync.Mutex
+	ns       netns.NsHandle
+	cfg      AttachConfig
+	hop0     string
+	hop0Idx  int
+	hop1Idx  int
+	links    []link.Link       // wg0 egress, hop ingress
+	underlay map[int]link.Link // ingress per underlay ifindex
+	stop     chan struct{}     // closes the link watcher
+}
+
+// hopMTU: the hop never limits packet size; wg_hop_encrypt enforces the
+// configured MTU and bpf_skb_change_tail needs room for the outer packet.
+const hopMTU = 65535
+
+// hopNames names the veth pair after the TUN: "<tun>-hop0" (wg0 egress
+// redirects plaintext into it) and "<tun>-hop1" (the encrypting end).
+func hopNames(tun string) (string, string) {
+	if len(tun) > 10 {
+		tun = tun[:10]
+	}
+	return tun + "-hop0", tun + "-hop1"
+}
+
+// Attach creates the veth hop, writes the interface configuration and
+// attaches the programs: egress on the TUN, encryption on the hop, ingress
+// on every current underlay interface (Ethernet links other than the hop).
+func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
+	if d.att != nil {
+		return errors.New("dataplane already attached")
+	}
+	if cfg.ListenPort == 0 {
+		return errors.New("attach: ListenPort must be set")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	ns, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("attach: current network namespace: %w", err)
+	}
+	a := &attachment{ns: ns, cfg: cfg, underlay: map[int]link.Link{}}
+	d.att = a
+	defer func() {
+		if err != nil {
+			d.detach()
+		}
+	}()
+
+	tun, err := netlink.LinkByIndex(cfg.TunIndex)
+	if err != nil {
+		return fmt.Errorf("attach: TUN ifindex %d: %w", cfg.TunIndex, err)
+	}
+	if cfg.MTU == 0 {
+		a.cfg.MTU = tun.Attrs().MTU
+	}
+	if a.cfg.MTU < 576 || a.cfg.MTU > maxMTU {
+		return fmt.Errorf("attach: MTU %d outside [576, %d]", a.cfg.MTU, maxMTU)
+	}
+
+	if err := a.createHop(tun.Attrs().Name); err != nil {
+		return err
+	}
+	ifc := wgIfconfig{
+		TunIfindex: uint32(cfg.TunIndex),
+		HopIfindex: uint32(a.hop0Idx),
+		FibIfindex: uint32(a.hop1Idx),
+		Fwmark:     cfg.FwMark,
+		MTU:        uint32(a.cfg.MTU),
+		ListenPort: cfg.ListenPort,
+	}
+	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("attach: writing ifconfig: %w", err)
+	}
+
+	for _, x := range []struct {
+		prog  *ebpf.Program
+		index int
+		at    ebpf.AttachType
+		what  string
+	}{
+		{d.objs.WgHopEncrypt, a.hop1Idx, ebpf.AttachTCXIngress, "hop ingress"},
+		{d.objs.WgTunEgress, cfg.TunIndex, ebpf.AttachTCXEgress, "TUN egress"},
+	} {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: x.index, Program: x.prog, Attach: x.at})
+		if err != nil {
+			return fmt.Errorf("attach: %s: %w", x.what, err)
+		}
+		a.links = append(a.links, l)
+	}
+
+	// Watch before listing so that no link slips between the two.
+	if cfg.WatchLinks {
+		if err := d.watchLinks(); err != nil {
+			return err
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("attach: listing links: %w", err)
+	}
+	for _, l := range links {
+		if a.isUnderlay(l) {
+			if err := a.attachUnderlay(d.objs.WgUnderlayIngress, l.Attrs().Index); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isUnderlay: Ethernet-framed links that are not ours. L3 devices (TUNs,
+// WireGuard) have no MAC header for the ingress parser.
+func (a *attachment) isUnderlay(l netlink.Link) bool {
+	at := l.Attrs()
+	if at.Index == a.cfg.TunIndex || at.Index == a.hop0Idx || at.Index == a.hop1Idx {
+		return false
+	}
+	return at.EncapType == "ether"
+}
+
+// createHop makes the veth pair, offloads off (the kernel then segments GSO
+// packets and fills checksums before the encrypting program sees them),
+// IPv6 off (no link-local chatter into the encryptor), forwarding on for
+// hop1 (bpf_fib_lookup requires it on its input device), and brings it up.
+func (a *attachment) createHop(tunName string) error {
+	h0, h1 := hopNames(tunName)
+	if old, err := netlink.LinkByName(h0); err == nil {
+		// Left behind by a daemon that died: ours by name.
+		if err := netlink.LinkDel(old); err != nil {
+			return fmt.Errorf("attach: removing stale %s: %w", h0, err)
+		}
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: h0, MTU: hopMTU, TxQLen: 1000}, PeerName: h1}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("attach: creating %s/%s: %w", h0, h1, err)
+	}
+	a.hop0 = h0
+	for _, name := range []string{h0, h1} {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("attach: %s: %w", name, err)
+		}
+		if name == h0 {
+			a.hop0Idx = l.Attrs().Index
+		} else {
+			a.hop1Idx = l.Attrs().Index
+		}
+		if err := netlink.LinkSetMTU(l, hopMTU); err != nil {
+			return fmt.Errorf("attach: %s mtu: %w", name, err)
+		}
+		if err := writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1"); err != nil {
+			return err
+		}
+		if err := disableOffloads(name); err != nil {
+			return fmt.Errorf("attach: %s: %w", name, err)
+		}
+	}
+	for _, p := range []string{"net/ipv4/conf/" + h1 + "/forwarding", "net/ipv6/conf/" + h1 + "/forwarding"} {
+		if err := writeSysctl(p, "1"); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{h1, h0} {
+		l, _ := netlink.LinkByName(name)
+		if err := netlink.LinkSetUp(l); err != nil {
+			return fmt.Errorf("attach: %s up: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// writeSysctl writes /proc/sys/<path> in the calling thread's namespace.
+func writeSysctl(path, value string) error {
+	if err := os.WriteFile("/proc/sys/"+path, []byte(value), 0); err != nil {
+		return fmt.Errorf("attach: sysctl %s: %w", path, err)
+	}
+	return nil
+}
+
+// Legacy ethtool ioctls (linux/ethtool.h): enough to switch off the four
+// offloads, with no dependency on the ethtool netlink family.
+const (
+	ethtoolSTXCSUM = 0x17
+	ethtoolSSG     = 0x19
+	ethtoolSTSO    = 0x1f
+	ethtoolSGSO    = 0x24
+)
+
+type ethtoolValue struct {
+	cmd  uint32
+	data uint32
+}
+
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [16]byte // rest of the ifreq union
+}
+
+// disableOffloads turns off tso, gso, tx-checksumming and sg on name.
+func disableOffloads(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("ethtool socket: %w", err)
+	}
+	defer unix.Close(fd)
+	for _, cmd := range []uint32{ethtoolSTSO, ethtoolSGSO, ethtoolSTXCSUM, ethtoolSSG} {
+		v := &ethtoolValue{cmd: cmd}
+		ifr := &ifreqData{data: unsafe.Pointer(v)}
+		copy(ifr.name[:], name)
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
+		runtime.KeepAlive(v)
+		if e != 0 {
+			return fmt.Errorf("ethtool command %#x: %w", cmd, e)
+		}
+	}
+	return nil
+}
+
+// AttachUnderlay attaches the ingress program to ifindex (idempotent). For
+// an interface the watcher does not see, e.g. when WatchLinks is off.
+func (d *Dataplane) AttachUnderlay(ifindex int) error {
+	a := d.att
+	if a == nil {
+		return errors.New("dataplane not attached")
+	}
+	return a.inNetns(func() error { return a.attachUnderlay(d.objs.WgUnderlayIngress, ifindex) })
+}
+
+// attachUnderlay runs on a thread in the attachment's namespace.
+func (a *attachment) attachUnderlay(prog *ebpf.Program, ifindex int) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.underlay == nil {
+		return errors.New("dataplane detached")
+	}
+	if _, ok := a.underlay[ifindex]; ok {
+		return nil
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("attaching underlay ingress to ifindex %d: %w", ifindex, err)
+	}
+	a.underlay[ifindex] = l
+	return nil
+}
+
+// DetachUnderlay removes the ingress program from ifindex.
+func (d *Dataplane) DetachUnderlay(ifindex int) error {
+	a := d.att
+	if a == nil {
+		return errors.New("dataplane not attached")
+	}
+	return a.detachUnderlay(ifindex)
+}
+
+func (a *attachment) detachUnderlay(ifindex int) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.underlay[ifindex]
+	if !ok {
+		return nil
+	}
+	delete(a.underlay, ifindex)
+	return l.Close()
+}
+
+// UnderlayInterfaces lists the ifindexes with the ingress program attached.
+func (d *Dataplane) UnderlayInterfaces() []int {
+	a := d.att
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]int, 0, len(a.underlay))
+	for i := range a.underlay {
+		out = append(out, i)
+	}
+	return out
+}
+
+// inNetns runs fn on a thread in the attachment's namespace: a fresh
+// goroutine locked to its thread, so that a thread whose namespace could not
+// be restored dies with that goroutine instead of serving other code.
+func (a *attachment) inNetns(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(a.ns); err != nil {
+			errc <- fmt.Errorf("entering the dataplane's namespace: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("restoring network namespace: %w (after: %v)", err, ferr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// watchLinks attaches to Ethernet links as they appear and forgets links
+// that go away (their tcx links die with the device).
+func (d *Dataplane) watchLinks() error {
+	a := d.att
+	updates := make(chan netlink.LinkUpdate, 64)
+	a.stop = make(chan struct{})
+	report := func(err error) {
+		if a.cfg.OnWatchError != nil {
+			a.cfg.OnWatchError(err)
+		}
+	}
+	ns := a.ns
+	prog := d.objs.WgUnderlayIngress
+	if err := netlink.LinkSubscribeWithOptions(updates, a.stop, netlink.LinkSubscribeOptions{
+		Namespace:     &ns,
+		ErrorCallback: report,
+	}); err != nil {
+		return fmt.Errorf("attach: subscribing to link updates: %w", err)
+	}
+	go func() {
+		// tcx attachment resolves the ifindex in the calling thread's
+		// namespace: this goroutine's thread lives in the dataplane's. It
+		// stays locked so the runtime retires the thread when we return.
+		runtime.LockOSThread()
+		if err := netns.Set(ns); err != nil {
+			report(fmt.Errorf("link watcher: entering namespace: %w", err))
+			for range updates { // drain until stopped
+			}
+			return
+		}
+		for u := range updates {
+			idx := int(u.Index)
+			if u.Header.Type == unix.RTM_DELLINK {
+				a.detachUnderlay(idx)
+				continue
+			}
+			if u.Link != nil && a.isUnderlay(u.Link) {
+				if err := a.attachUnderlay(prog, idx); err != nil {
+					report(err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// detach undoes Attach: links closed (programs detached), hop deleted,
+// ifconfig cleared. Safe on a partial attachment.
+func (d *Dataplane) detach() error {
+	a := d.att
+	if a == nil {
+		return nil
+	}
+	d.att = nil
+	var errs []error
+	if a.stop != nil {
+		close(a.stop)
+	}
+	a.mu.Lock()
+	for _, l := range a.underlay {
+		errs = append(errs, l.Close())
+	}
+	a.underlay = nil
+	a.mu.Unlock()
+	for _, l := range a.links {
+		errs = append(errs, l.Close())
+	}
+	if a.hop0 != "" {
+		errs = append(errs, a.inNetns(func() error {
+			l, err := netlink.LinkByName(a.hop0)
+			if err != nil {
+				return nil // gone with its namespace
+			}
+			return netlink.LinkDel(l)
+		}))
+	}
+	if d.objs.Ifconfig != nil {
+		errs = append(errs, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{}, ebpf.UpdateAny))
+	}
+	a.ns.Close()
+	return errors.Join(errs...)
+}
+
+// Detach removes the packet path from the interfaces; the maps stay.
+func (d *Dataplane) Detach() error { return d.detach() }
+
+// wgIfconfig mirrors struct wg_ifconfig (bpf/peers.h).
+type wgIfconfig struct {
+	TunIfindex uint32
+	HopIfindex uint32
+	FibIfindex uint32
+	Fwmark     uint32
+	MTU        uint32
+	ListenPort uint16
+	_          uint16
+}
