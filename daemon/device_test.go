@@ -1,0 +1,287 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/keystore"
+)
+
+// fakeNet carries datagrams between in-memory devices. Delivery happens in
+// pump, outside any device lock, as a real network would.
+type fakeNet struct {
+	mu      sync.Mutex
+	devices map[netip.AddrPort]*device
+	queue   []fakeDatagram
+	sent    int
+}
+
+type fakeDatagram struct {
+	b        []byte
+	from, to netip.AddrPort
+}
+
+type fakeSocket struct {
+	n    *fakeNet
+	addr netip.AddrPort
+}
+
+func (s *fakeSocket) sendTo(b []byte, to netip.AddrPort) error {
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	s.n.queue = append(s.n.queue, fakeDatagram{append([]byte(nil), b...), s.addr, to})
+	s.n.sent++
+	return nil
+}
+
+// pump delivers queued datagrams (and the ones they cause) and returns how
+// many it delivered.
+func (n *fakeNet) pump() int {
+	delivered := 0
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.mu.Unlock()
+			return delivered
+		}
+		dg := n.queue[0]
+		n.queue = n.queue[1:]
+		dst := n.devices[dg.to]
+		n.mu.Unlock()
+		if dst != nil {
+			dst.handleDatagram(dg.b, dg.from, 0, handshakeQueueLen)
+			delivered++
+		}
+	}
+}
+
+// testPeerPair is two devices that know each other, on a fake network,
+// with a shared fake clock.
+type testPeerPair struct {
+	net          *fakeNet
+	a, b         *device
+	ka, kb       *fakeKernel
+	tunA, tunB   *[][]byte
+	now          time.Time
+	addrA, addrB netip.AddrPort
+}
+
+func newTestPeerPair(t *testing.T, cipher config.Cipher) *testPeerPair {
+	t.Helper()
+	privA, _ := config.GeneratePrivateKey()
+	privB, _ := config.GeneratePrivateKey()
+	tp := &testPeerPair{
+		net:   &fakeNet{devices: map[netip.AddrPort]*device{}},
+		ka:    newFakeKernel(),
+		kb:    newFakeKernel(),
+		now:   time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		addrA: netip.MustParseAddrPort("192.0.2.1:51820"),
+		addrB: netip.MustParseAddrPort("192.0.2.2:51820"),
+		tunA:  &[][]byte{},
+		tunB:  &[][]byte{},
+	}
+	clock := func() time.Time { return tp.now }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mk := func(priv config.PrivateKey, peerPub config.Key, peerIP, peerEP string, k *fakeKernel, self netip.AddrPort, tun *[][]byte) *device {
+		cfg := &config.Config{Interface: config.Interface{PrivateKey: priv, ListenPort: 51820, Cipher: cipher, Table: config.TableAuto},
+			Peers: []config.Peer{{PublicKey: peerPub, AllowedIPs: []netip.Prefix{netip.MustParsePrefix(peerIP)}, Endpoint: peerEP}}}
+		d, err := newDevice("wgtest", cfg, 1420, k, &fakeSocket{tp.net, self}, func(p []byte) error {
+			*tun = append(*tun, append([]byte(nil), p...))
+			return nil
+		}, log, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.listenPort = 51820
+		tp.net.devices[self] = d
+		return d
+	}
+	tp.a = mk(privA, privB.Public(), "10.0.0.2/32", tp.addrB.String(), tp.ka, tp.addrA, tp.tunA)
+	tp.b = mk(privB, privA.Public(), "10.0.0.1/32", tp.addrA.String(), tp.kb, tp.addrB, tp.tunB)
+	return tp
+}
+
+// ipv4Packet builds a minimal IPv4 packet with a payload.
+func ipv4Packet(src, dst string, payload []byte) []byte {
+	p := make([]byte, 20+len(payload))
+	p[0] = 0x45
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	p[8] = 64
+	p[9] = 17
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	copy(p[12:], s[:])
+	copy(p[16:], d[:])
+	copy(p[20:], payload)
+	return p
+}
+
+// TestSlowPathHandshakeAndDelivery: a packet with no session is queued, a
+// handshake runs, the keypairs reach both kernels mirrored (A's send key is
+// B's receive key), the queued packet is sealed in userspace with a counter
+// reserved from the kernel and opened by the other side.
+func TestSlowPathHandshakeAndDelivery(t *testing.T) {
+	for _, c := range []config.Cipher{config.CipherChaCha20Poly1305, config.CipherAESCBC} {
+		t.Run(string(c), func(t *testing.T) {
+			tp := newTestPeerPair(t, c)
+			pkt := ipv4Packet("10.0.0.1", "10.0.0.2", []byte("hello through the slow path"))
+			tp.a.handleTUNPacket(pkt)
+			if got := tp.a.stats.slowPath["queued"]; got != 1 {
+				t.Fatalf("queued = %d, want 1", got)
+			}
+			if n := tp.net.pump(); n < 3 {
+				t.Fatalf("delivered %d datagrams, want initiation, response and data", n)
+			}
+			if len(*tp.tunB) != 1 || !bytes.Equal((*tp.tunB)[0], pkt) {
+				t.Fatalf("B's interface got %x, want the packet %x", *tp.tunB, pkt)
+			}
+			pa := tp.ka.peer(tp.a.peers[tp.b.cfg.PublicKey()].id)
+			pb := tp.kb.peer(tp.b.peers[tp.a.cfg.PublicKey()].id)
+			if pa.current == 0 {
+				t.Fatal("A's kernel has no current session after the handshake")
+			}
+			sa, _ := tp.ka.session(pa.current)
+			// B got a data packet on its new keypair in userspace; the fake
+			// kernel raised no event, so it is still "next" until confirmed.
+			idxB := pb.current
+			if idxB == 0 {
+				idxB = pb.next
+			}
+			sb, ok := tp.kb.session(idxB)
+			if !ok {
+				t.Fatal("B's kernel has no session")
+			}
+			if sa.Send != sb.Receive || sa.Receive != sb.Send {
+				t.Fatal("kernel sessions are not mirrored: A.send != B.receive")
+			}
+			if sa.RemoteIndex != sb.LocalIndex || sb.RemoteIndex != sa.LocalIndex {
+				t.Fatalf("indices not mirrored: A %d→%d, B %d→%d", sa.LocalIndex, sa.RemoteIndex, sb.LocalIndex, sb.RemoteIndex)
+			}
+			if want := uint8(suiteOf(c)); sa.Suite != want || sb.Suite != want {
+				t.Fatalf("suites %d/%d, want %d", sa.Suite, sb.Suite, want)
+			}
+			if got := tp.ka.counters[pa.current]; got != 1 {
+				t.Fatalf("A reserved %d kernel counters, want 1 (the queued packet)", got)
+			}
+		})
+	}
+}
+
+// TestConfirmEventPromotesNext: the responder's keypair stays "next" in
+// the kernel until the data plane reports a packet on it.
+func TestConfirmEventPromotesNext(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	tp.a.mu.Lock()
+	pa := tp.a.peers[tp.b.cfg.PublicKey()]
+	tp.a.wantHandshakeLocked(pa, tp.now)
+	tp.a.mu.Unlock()
+	// Deliver the initiation and the response only: A then sends a
+	// keepalive, which the test drops (the kernel would take it).
+	for i := 0; i < 2; i++ {
+		tp.net.mu.Lock()
+		dg := tp.net.queue[0]
+		tp.net.queue = tp.net.queue[1:]
+		tp.net.mu.Unlock()
+		tp.net.devices[dg.to].handleDatagram(dg.b, dg.from, 0, handshakeQueueLen)
+	}
+	idB := tp.b.peers[tp.a.cfg.PublicKey()].id
+	p := tp.kb.peer(idB)
+	if p.next == 0 || p.current != 0 {
+		t.Fatalf("responder's kernel slots %+v, want only next", p)
+	}
+	tp.b.handleEvent(kernelEvent{Kind: evKeypairConfirmed, PeerID: idB, LocalIndex: p.next})
+	if q := tp.kb.peer(idB); q.current != p.next || q.next != 0 {
+		t.Fatalf("after confirmation slots %+v, want current = %d", q, p.next)
+	}
+}
+
+// TestBadDatagramsAreCounted: any bytes on the port are handled without
+// panic and counted by kind.
+func TestBadDatagramsAreCounted(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	src := netip.MustParseAddrPort("198.51.100.7:4444")
+	for n := 0; n < 200; n++ {
+		b := bytes.Repeat([]byte{byte(n)}, n)
+		for _, typ := range []byte{1, 2, 3, 4, keystore.MessageTypeDataAESCBC, 9} {
+			if n > 0 {
+				b[0] = typ
+			}
+			tp.a.handleDatagram(b, src, 0, handshakeQueueLen)
+		}
+	}
+	var total uint64
+	for _, v := range tp.a.stats.slowPath {
+		total += v
+	}
+	for _, v := range tp.a.stats.handshakes {
+		total += v
+	}
+	if total != 200*6 {
+		t.Fatalf("counted %d outcomes for %d datagrams: slow path %v, handshakes %v", total, 200*6, tp.a.stats.slowPath, tp.a.stats.handshakes)
+	}
+	if len(*tp.tunA) != 0 {
+		t.Fatal("garbage reached the interface")
+	}
+}
+
+// TestUAPISetKeepsSessions: a set request that changes a peer's allowed IPs
+// keeps its session; removing the peer removes its kernel state.
+func TestUAPISetKeepsSessions(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
+	tp.net.pump()
+	pubB := tp.b.cfg.PublicKey()
+	id := tp.a.peers[pubB].id
+	before := tp.ka.peer(id).current
+	if before == 0 {
+		t.Fatal("no session")
+	}
+	u := uapiDevice{tp.a}
+	st, _ := u.Get()
+	if len(st.Peers) != 1 {
+		t.Fatalf("get: %d peers", len(st.Peers))
+	}
+	extra := netip.MustParsePrefix("10.0.1.0/24")
+	if err := tp.a.applyUAPIForTest(pubB, extra); err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.ka.peer(id).current; got != before {
+		t.Fatalf("session changed from %d to %d on an allowed-ips change", before, got)
+	}
+	if tp.ka.allowed[extra] != id {
+		t.Fatalf("new prefix not in the kernel: %v", tp.ka.allowed)
+	}
+	tp.a.mu.Lock()
+	tp.a.removePeerLocked(pubB)
+	tp.a.mu.Unlock()
+	if _, ok := tp.ka.session(before); ok {
+		t.Fatal("session left in the kernel after the peer was removed")
+	}
+	if len(tp.ka.allowed) != 0 {
+		t.Fatalf("prefixes left: %v", tp.ka.allowed)
+	}
+}
+
+func (d *device) applyUAPIForTest(pub config.Key, add netip.Prefix) error {
+	d.mu.Lock()
+	want := d.cfg.Clone()
+	d.mu.Unlock()
+	for i := range want.Peers {
+		if want.Peers[i].PublicKey == pub {
+			want.Peers[i].AllowedIPs = append(want.Peers[i].AllowedIPs, add)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.syncLocked(want); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
