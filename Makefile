@@ -5,7 +5,9 @@ PREFIX   ?= /usr/local
 # Root-only tests fail (never skip) under CI=true; see internal/testenv.
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build deps demo test test-unit lint generate check-generate fuzz install clean
+# bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
+# beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
+.PHONY: all build deps demo bench-crypto test test-unit lint generate check-generate fuzz install clean
 
 all: build
 
@@ -42,6 +44,9 @@ generate:
 check-generate: generate
 	@git diff --exit-code --stat -- dataplane/ || \
 	  (echo "committed BPF objects differ from a fresh 'make generate'"; exit 1)
+
+bench-crypto:
+	$(GO) test ./dataplane -run '^$$' -bench Crypto -benchtime 20000x
 
 # Brief fuzzing of every parser (seed corpora live in testdata/fuzz).
 FUZZTIME ?= 10s
