@@ -119,7 +119,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 		return fmt.Errorf("peer %s: %w", pc.PublicKey, err)
 	}
 	d.nextID++
-	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc))}
+	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc)), tm: newPeerTimers(pc.PersistentKeepalive)}
 	if pc.Endpoint != "" {
 		if ap, err := netip.ParseAddrPort(pc.Endpoint); err == nil {
 			p.endpoint = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

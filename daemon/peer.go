@@ -6,6 +6,7 @@ import (
 
 	"github.com/wgbpfd/wgbpfd/config"
 	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/timers"
 )
 
 // maxQueuedPackets bounds the slow-path packets kept per peer while its
@@ -30,7 +31,7 @@ type peer struct {
 	userTxBytes     uint64 // bytes the daemon itself sent (handshakes, keepalives, queued data)
 	userRxBytes     uint64 // bytes the daemon itself received from this peer
 
-	timers peerTimers
+	tm *timers.Peer // WireGuard's timer rules for this peer
 }
 
 func (p *peer) enqueue(pkt []byte) {

@@ -77,11 +77,10 @@ func (d *device) handleHandshake(b []byte, src netip.AddrPort, queued, capacity 
 		}
 		d.timerHandshakeComplete(p, true, now)
 		// The initiator confirms the keypair for the responder by sending
-		// first: the queued packets, or a keepalive when none wait.
-		if len(p.queue) == 0 {
-			d.sendLocked(p, nil, now)
-		}
+		// first: the queued packets, or else the keepalive the timers ask
+		// for at once.
 		d.flushQueueLocked(p, now)
+		d.runTimersLocked(p, now)
 	case handshake.CookieConsumed:
 		d.stats.countHandshake("cookie_received")
 	}

@@ -37,6 +37,15 @@ func (d *device) handleTUNPacket(pkt []byte) {
 // and sends it. Counters come from the kernel's session, so the daemon's
 // packets never reuse one the data plane used or will use.
 func (d *device) sendLocked(p *peer, pkt []byte, now time.Time) bool {
+	if !d.sealAndSendLocked(p, pkt, now) {
+		return false
+	}
+	d.timerPacketSent(p, pkt != nil, now)
+	return true
+}
+
+// sealAndSendLocked seals and sends without telling the timers.
+func (d *device) sealAndSendLocked(p *peer, pkt []byte, now time.Time) bool {
 	if !p.endpoint.IsValid() {
 		d.stats.countSlow("no_endpoint")
 		return false
@@ -68,7 +77,6 @@ func (d *device) sendLocked(p *peer, pkt []byte, now time.Time) bool {
 	} else {
 		d.stats.countSlow("sent")
 	}
-	d.timerPacketSent(p, pkt != nil, now)
 	return true
 }
 

@@ -1,89 +1,65 @@
 package daemon
 
 import (
-	"math/rand/v2"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/timers"
 )
 
-// WireGuard's timer constants (whitepaper §6; DESIGN.md section 5). The
-// key-lifetime ones live in keystore.
-const (
-	rekeyTimeout       = keystore.RekeyTimeout // 5 s between initiations
-	rekeyTimeoutJitter = 333 * time.Millisecond
-	rekeyAttemptTime   = 90 * time.Second
-	keepaliveTimeout   = keystore.KeepaliveTimeout // 10 s
-	newHandshakeAfter  = keepaliveTimeout + rekeyTimeout
-	zeroKeysAfter      = keystore.ZeroKeysAfterTime // 540 s
-)
+// The daemon drives WireGuard's timer rules (package timers) with what it
+// observes: its own packets directly, and the packets the kernel handled by
+// polling the data plane's per-peer timestamps every tick. Actions that
+// Tick returns are carried out at once.
 
-// peerTimers is one peer's timer state. The kernel handles the packets, so
-// the daemon learns of data sent and received by polling the data plane's
-// per-peer timestamps every tick, and of its own packets directly.
-type peerTimers struct {
-	attemptStart  time.Time // first initiation of the running attempt; zero: none
-	lastInitiated time.Time
-	retryAt       time.Time // next initiation of the running attempt
-
-	lastDataSent, lastDataRecv time.Time
-	lastAnySent, lastAnyRecv   time.Time
-	keysZeroed                 bool
+func newPeerTimers(keepaliveSeconds int) *timers.Peer {
+	return timers.New(timers.Config{PersistentKeepalive: time.Duration(keepaliveSeconds) * time.Second})
 }
 
-func jitter() time.Duration { return time.Duration(rand.Int64N(int64(rekeyTimeoutJitter))) }
-
-// wantHandshakeLocked starts a handshake attempt unless one runs; an
-// initiation is never sent more often than every REKEY_TIMEOUT.
+// wantHandshakeLocked asks for a handshake (a packet found no session) and
+// runs the peer's timers so that the initiation leaves now, subject to the
+// REKEY_TIMEOUT spacing the timers enforce.
 func (d *device) wantHandshakeLocked(p *peer, now time.Time) {
-	t := &p.timers
-	if !t.attemptStart.IsZero() {
-		return // the running attempt retries on its own
-	}
-	if !t.lastInitiated.IsZero() && now.Sub(t.lastInitiated) < rekeyTimeout {
-		return
-	}
-	t.attemptStart = now
-	d.sendInitiationLocked(p, now)
-}
-
-func (d *device) sendInitiationLocked(p *peer, now time.Time) {
-	p.timers.lastInitiated = now
-	p.timers.retryAt = now.Add(rekeyTimeout + jitter())
-	d.initiateLocked(p, now)
+	p.tm.WantHandshake(now)
+	d.runTimersLocked(p, now)
 }
 
 func (d *device) timerHandshakeComplete(p *peer, initiator bool, now time.Time) {
-	p.timers.attemptStart = time.Time{}
-	p.timers.keysZeroed = false
-	p.timers.lastAnyRecv = now
+	p.tm.SessionDerived(now)
+	if initiator {
+		p.tm.HandshakeCompleted(now, true, now)
+	}
+}
+
+// timerConfirmed: the responder's keypair received its first packet.
+func (d *device) timerConfirmed(p *peer, now time.Time) {
+	p.tm.HandshakeCompleted(now, false, p.lastHandshake)
 }
 
 func (d *device) timerPacketSent(p *peer, data bool, now time.Time) {
-	p.timers.lastAnySent = now
 	if data {
-		p.timers.lastDataSent = now
+		p.tm.DataSent(now)
+	} else {
+		p.tm.PacketSent(now)
 	}
 }
 
 func (d *device) timerDataReceived(p *peer, data bool, now time.Time) {
-	p.timers.lastAnyRecv = now
 	if data {
-		p.timers.lastDataRecv = now
+		p.tm.DataReceived(now)
+	} else {
+		p.tm.PacketReceived(now)
 	}
 }
 
-// timerKeepaliveChanged sends a keepalive at once when persistent keepalive
-// is switched on, as WireGuard does, so a NAT mapping opens immediately.
+// timerKeepaliveChanged applies a new PersistentKeepalive; switching it on
+// sends a keepalive at once, as WireGuard does.
 func (d *device) timerKeepaliveChanged(p *peer, now time.Time) {
-	if p.cfg.PersistentKeepalive > 0 {
-		if !d.sendLocked(p, nil, now) {
-			d.wantHandshakeLocked(p, now)
-		}
-	}
+	p.tm.SetPersistentKeepalive(now, time.Duration(p.cfg.PersistentKeepalive)*time.Second)
+	d.runTimersLocked(p, now)
 }
 
-// tick runs every timer of every peer once.
+// tick runs every peer's timers once.
 func (d *device) tick() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -91,97 +67,62 @@ func (d *device) tick() {
 	d.store.Expire(now)
 	for _, p := range d.peers {
 		d.observeKernelLocked(p)
-		d.tickPeerLocked(p, now)
+		d.runTimersLocked(p, now)
 	}
 }
 
-// observeKernelLocked folds the data plane's per-peer timestamps into the
-// timers: the packets the kernel sent and received since the last tick.
+// observeKernelLocked reports the data plane's per-peer timestamps; the
+// timers ignore the ones they have seen.
 func (d *device) observeKernelLocked(p *peer) {
 	s, err := d.k.PeerStats(p.id)
 	if err != nil {
 		return
 	}
-	t := &p.timers
-	if s.LastTx.After(t.lastDataSent) {
-		t.lastDataSent = s.LastTx
-		if s.LastTx.After(t.lastAnySent) {
-			t.lastAnySent = s.LastTx
-		}
+	if !s.LastTx.IsZero() {
+		p.tm.DataSent(s.LastTx)
 	}
-	if s.LastRx.After(t.lastDataRecv) {
-		t.lastDataRecv = s.LastRx
+	if !s.LastRx.IsZero() {
+		p.tm.DataReceived(s.LastRx)
 	}
-	if s.LastRxAny.After(t.lastAnyRecv) {
-		t.lastAnyRecv = s.LastRxAny
-	}
-	if s.LastRx.After(t.lastAnyRecv) {
-		t.lastAnyRecv = s.LastRx
+	if !s.LastRxAny.IsZero() {
+		p.tm.PacketReceived(s.LastRxAny)
 	}
 }
 
-func (d *device) tickPeerLocked(p *peer, now time.Time) {
-	t := &p.timers
-	id := keystore.PeerID(p.id)
-
-	// A running attempt: retry every REKEY_TIMEOUT+jitter, give up after
-	// REKEY_ATTEMPT_TIME and drop what waited for it.
-	if !t.attemptStart.IsZero() && !now.Before(t.retryAt) {
-		if now.Sub(t.attemptStart) >= rekeyAttemptTime {
-			d.log.Info("handshake did not complete; giving up until new traffic", "peer", p.pub.String(), "after", rekeyAttemptTime)
-			t.attemptStart = time.Time{}
+// runTimersLocked carries out the actions that are due for p.
+func (d *device) runTimersLocked(p *peer, now time.Time) {
+	for _, a := range p.tm.Tick(now) {
+		switch a.Kind {
+		case timers.SendInitiation:
+			if a.Reason == timers.ReasonRetry {
+				d.resolveStaleLocked(p)
+			}
+			d.initiateLocked(p, now)
+		case timers.SendKeepalive:
+			d.sendKeepaliveLocked(p, now)
+		case timers.ZeroKeys:
+			d.store.RemovePeer(keystore.PeerID(p.id))
+			d.log.Info("keys zeroed after 540 s without a new handshake", "peer", p.pub.String())
+		case timers.GiveUp:
 			p.queueDropped += uint64(len(p.queue))
 			p.queue = nil
 			d.stats.countHandshake("attempt_given_up")
-		} else {
-			d.resolveStaleLocked(p)
-			d.sendInitiationLocked(p, now)
+			d.log.Info("handshake did not complete; giving up until new traffic", "peer", p.pub.String())
 		}
-	}
-
-	// Data sent and nothing heard back for KEEPALIVE+REKEY_TIMEOUT (15 s):
-	// the session may be dead on the other side; start a new handshake.
-	if !t.lastDataSent.IsZero() && t.lastDataSent.After(t.lastAnyRecv) &&
-		now.Sub(t.lastDataSent) >= newHandshakeAfter && now.Sub(t.lastAnyRecv) >= newHandshakeAfter {
-		d.wantHandshakeLocked(p, now)
-		t.lastDataSent = time.Time{} // one handshake per silence
-	}
-
-	// Rekey: our own keypair past REKEY_AFTER_TIME when sending, or past
-	// REJECT_AFTER_TIME-KEEPALIVE-REKEY_TIMEOUT (165 s) when receiving.
-	if d.store.NeedsRekeyOnSend(id, now) && now.Sub(t.lastDataSent) < 2*tickInterval {
-		d.wantHandshakeLocked(p, now)
-	}
-	if d.store.NeedsRekeyOnReceive(id, now) && now.Sub(t.lastDataRecv) < 2*tickInterval {
-		d.wantHandshakeLocked(p, now)
-	}
-
-	canSend := d.store.CanSend(id, now)
-	// Passive keepalive: data received and nothing sent back for
-	// KEEPALIVE_TIMEOUT, so the peer knows the session works.
-	if canSend && !t.lastDataRecv.IsZero() && t.lastDataRecv.After(t.lastAnySent) && now.Sub(t.lastDataRecv) >= keepaliveTimeout {
-		d.sendLocked(p, nil, now)
-	}
-	// Persistent keepalive.
-	if ka := time.Duration(p.cfg.PersistentKeepalive) * time.Second; ka > 0 && now.Sub(t.lastAnySent) >= ka {
-		if canSend {
-			d.sendLocked(p, nil, now)
-		} else {
-			d.wantHandshakeLocked(p, now)
-		}
-	}
-
-	// Zero every key REJECT_AFTER_TIME*3 after the last handshake.
-	if !p.lastHandshake.IsZero() && !t.keysZeroed && now.Sub(p.lastHandshake) >= zeroKeysAfter {
-		d.store.RemovePeer(id)
-		t.keysZeroed = true
-		d.log.Info("keys zeroed after 540 s without a handshake", "peer", p.pub.String())
 	}
 }
 
+// sendKeepaliveLocked sends an empty data packet without reporting it to
+// the timers (Tick already counted it).
+func (d *device) sendKeepaliveLocked(p *peer, now time.Time) {
+	if !p.endpoint.IsValid() || d.mirror.current(keystore.PeerID(p.id)) == 0 {
+		return
+	}
+	d.sealAndSendLocked(p, nil, now)
+}
+
 // resolveStaleLocked re-resolves a hostname endpoint when handshakes go
-// unanswered (the name may point elsewhere now). It runs the lookup outside
-// the lock.
+// unanswered (the name may point elsewhere now), outside the lock.
 func (d *device) resolveStaleLocked(p *peer) {
 	if p.cfg.Endpoint == "" || p.endpointIsIP() {
 		return
@@ -203,11 +144,14 @@ func (d *device) handleEvent(ev kernelEvent) {
 	case evHandshakeNeeded:
 		d.wantHandshakeLocked(p, now)
 	case evRekeyNeeded:
-		if d.store.NeedsRekeyOnSend(keyID(p), now) {
-			d.wantHandshakeLocked(p, now)
-		}
+		// Time-based rekeys come from the timers' own rule; the kernel's
+		// event adds the message count, which only it knows.
+		p.tm.SendCounter(now, keystore.RekeyAfterMessages+1)
+		d.runTimersLocked(p, now)
 	case evKeypairConfirmed:
-		d.store.Confirm(ev.LocalIndex)
+		if d.store.Confirm(ev.LocalIndex) {
+			d.timerConfirmed(p, now)
+		}
 		d.flushQueueLocked(p, now)
 	case evEndpointChanged:
 		// The kernel already sends to the new address; record it.
