@@ -27,6 +27,10 @@ type Options struct {
 	MetricsAddr string           // "" disables the Prometheus endpoint
 	Reload      <-chan os.Signal // SIGHUP: re-read the file, apply differences
 	Version     string
+	// TestRekeyAfter replaces REKEY_AFTER_TIME when positive, so that tests
+	// can watch rekeys under traffic in seconds. Run refuses it unless the
+	// build has TestHooks.
+	TestRekeyAfter time.Duration
 }
 
 // handshakeQueueLen bounds the handshake messages waiting for the handshake
@@ -41,6 +45,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log = log.With("interface", o.Interface)
 
+	if o.TestRekeyAfter != 0 && !TestHooks {
+		return startErr(ExitConfig, "test settings (--test-rekey-after) are refused by this build; they exist only in builds with -tags wgbpfd_testhooks")
+	}
 	cfg, err := config.ParseFile(o.ConfigPath)
 	if err != nil {
 		return &StartError{Code: ExitConfig, Err: err}
@@ -164,7 +171,7 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	if err != nil {
 		return r, err
 	}
-	r.dev, err = newDevice(o.Interface, cfg, mtu, r.dp, r.sock, r.writeTUN, log, time.Now)
+	r.dev, err = newDevice(o.Interface, cfg, mtu, r.dp, r.sock, r.writeTUN, log, time.Now, o.TestRekeyAfter)
 	if err != nil {
 		return r, &StartError{Code: ExitConfig, Err: err}
 	}

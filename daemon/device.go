@@ -41,8 +41,9 @@ type device struct {
 	nextID uint32
 	routes []route // AllowedIPs, longest prefix first, for the slow path
 
-	listenPort uint16 // the socket's actual port
-	fwmark     uint32 // the mark in use (the full-tunnel table when picked)
+	listenPort uint16        // the socket's actual port
+	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
+	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
 
 	loadDetect handshake.LoadDetector
 	stats      deviceStats
@@ -73,19 +74,20 @@ func (s *deviceStats) countSlow(what string) {
 	s.slowPath[what]++
 }
 
-func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time) (*device, error) {
+func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time, rekeyAfter time.Duration) (*device, error) {
 	d := &device{
-		log:   log,
-		name:  name,
-		now:   now,
-		cfg:   cfg.Clone(),
-		mtu:   mtu,
-		hs:    handshake.New(cfg.Interface.PrivateKey, nil),
-		k:     k,
-		out:   out,
-		tun:   tun,
-		peers: make(map[config.Key]*peer),
-		byID:  make(map[uint32]*peer),
+		rekeyAfter: rekeyAfter,
+		log:        log,
+		name:       name,
+		now:        now,
+		cfg:        cfg.Clone(),
+		mtu:        mtu,
+		hs:         handshake.New(cfg.Interface.PrivateKey, nil),
+		k:          k,
+		out:        out,
+		tun:        tun,
+		peers:      make(map[config.Key]*peer),
+		byID:       make(map[uint32]*peer),
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
@@ -119,7 +121,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 		return fmt.Errorf("peer %s: %w", pc.PublicKey, err)
 	}
 	d.nextID++
-	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc)), tm: newPeerTimers(pc.PersistentKeepalive)}
+	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc)), tm: newPeerTimers(pc.PersistentKeepalive, d.rekeyAfter)}
 	if pc.Endpoint != "" {
 		if ap, err := netip.ParseAddrPort(pc.Endpoint); err == nil {
 			p.endpoint = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())

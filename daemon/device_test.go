@@ -96,7 +96,7 @@ func newTestPeerPair(t *testing.T, cipher config.Cipher) *testPeerPair {
 		d, err := newDevice("wgtest", cfg, 1420, k, &fakeSocket{tp.net, self}, func(p []byte) error {
 			*tun = append(*tun, append([]byte(nil), p...))
 			return nil
-		}, log, clock)
+		}, log, clock, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,8 @@ import (
 // polling the data plane's per-peer timestamps every tick. Actions that
 // Tick returns are carried out at once.
 
-func newPeerTimers(keepaliveSeconds int) *timers.Peer {
-	return timers.New(timers.Config{PersistentKeepalive: time.Duration(keepaliveSeconds) * time.Second})
+func newPeerTimers(keepaliveSeconds int, rekeyAfter time.Duration) *timers.Peer {
+	return timers.New(timers.Config{PersistentKeepalive: time.Duration(keepaliveSeconds) * time.Second, RekeyAfterTime: rekeyAfter})
 }
 
 // wantHandshakeLocked asks for a handshake (a packet found no session) and

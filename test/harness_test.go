@@ -42,7 +42,10 @@ func binaries(t *testing.T) string {
 			return
 		}
 		for _, b := range [][]string{
-			{"-o", filepath.Join(binDir, "wgbpfd"), "../cmd/wgbpfd"},
+			// The tests' wgbpfd accepts test settings (fast rekey); the
+			// production build, which must refuse them, is built too.
+			{"-tags", "wgbpfd_testhooks", "-o", filepath.Join(binDir, "wgbpfd"), "../cmd/wgbpfd"},
+			{"-o", filepath.Join(binDir, "wgbpfd-production"), "../cmd/wgbpfd"},
 			{"-o", filepath.Join(binDir, "wireguard-go"), "golang.zx2c4.com/wireguard"},
 		} {
 			out, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput()

@@ -15,6 +15,10 @@ type Config struct {
 	// is off. Unlike SetPersistentKeepalive it sends no immediate
 	// keepalive.
 	PersistentKeepalive time.Duration
+	// RekeyAfterTime overrides the protocol's REKEY_AFTER_TIME (120 s) when
+	// positive. Only tests set it, through a daemon build that accepts
+	// test settings; production builds refuse to.
+	RekeyAfterTime time.Duration
 }
 
 // Peer is the timer state of one peer. Its methods are safe for concurrent
@@ -25,6 +29,7 @@ type Peer struct {
 	jitter func() time.Duration
 
 	keepaliveInterval time.Duration
+	rekeyAfterTime    time.Duration
 
 	// Latest observations.
 	lastDataSent time.Time
@@ -66,7 +71,10 @@ type Peer struct {
 
 // New returns the timer state of a peer with no session.
 func New(cfg Config) *Peer {
-	p := &Peer{jitter: cfg.Jitter, keepaliveInterval: max(cfg.PersistentKeepalive, 0)}
+	p := &Peer{jitter: cfg.Jitter, keepaliveInterval: max(cfg.PersistentKeepalive, 0), rekeyAfterTime: RekeyAfterTime}
+	if cfg.RekeyAfterTime > 0 {
+		p.rekeyAfterTime = cfg.RekeyAfterTime
+	}
 	if p.jitter == nil {
 		p.jitter = DefaultJitter
 	}
@@ -93,7 +101,7 @@ func (p *Peer) DataSent(at time.Time) {
 	case !s.known:
 	case s.counter > RekeyAfterMessages:
 		p.want(at, ReasonRekeyAfterMessages)
-	case s.initiator && at.Sub(s.created) > RekeyAfterTime:
+	case s.initiator && at.Sub(s.created) > p.rekeyAfterTime:
 		p.want(at, ReasonRekeyAfterTime)
 	}
 }

@@ -498,3 +498,25 @@ func TestNextDeadline(t *testing.T) {
 		t.Fatalf("acted before the deadline: %v", acts)
 	}
 }
+
+// TestRekeyAfterTimeOverride: a positive Config.RekeyAfterTime replaces the
+// 120 s rule (the test-only fast rekey), and the default stays 120 s.
+func TestRekeyAfterTimeOverride(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		override, want time.Duration
+	}{{0, RekeyAfterTime}, {3 * time.Second, 3 * time.Second}} {
+		p := New(Config{Jitter: func() time.Duration { return 0 }, RekeyAfterTime: c.override})
+		p.HandshakeCompleted(t0, true, t0)
+		p.Tick(t0)
+		p.DataSent(t0.Add(c.want))
+		if acts := p.Tick(t0.Add(c.want)); len(acts) != 0 {
+			t.Fatalf("override %v: rekey at exactly %v: %v", c.override, c.want, acts)
+		}
+		p.DataSent(t0.Add(c.want + time.Millisecond))
+		acts := p.Tick(t0.Add(c.want + time.Millisecond))
+		if len(acts) != 1 || acts[0].Kind != SendInitiation || acts[0].Reason != ReasonRekeyAfterTime {
+			t.Fatalf("override %v: after %v got %v, want one rekey initiation", c.override, c.want, acts)
+		}
+	}
+}

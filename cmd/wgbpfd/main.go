@@ -74,6 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9586)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	testRekeyAfter := fs.Duration("test-rekey-after", 0, "test builds only: REKEY_AFTER_TIME override (refused by production builds)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: wgbpfd -c FILE [-i NAME] [--log-level LEVEL] [--metrics ADDR]\n       wgbpfd genkey | genpsk | pubkey\n\n")
 		fs.PrintDefaults()
@@ -121,6 +122,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		MetricsAddr: *metrics,
 		Reload:      hup,
 		Version:     version,
+
+		TestRekeyAfter: *testRekeyAfter,
 	})
 }
 
