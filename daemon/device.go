@@ -46,6 +46,9 @@ type device struct {
 	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
 
 	loadDetect handshake.LoadDetector
+
+	dropsLogged   map[string]uint64 // data plane drops at the last log line
+	dropsLoggedAt time.Time
 	stats      deviceStats
 }
 

@@ -69,6 +69,33 @@ func (d *device) tick() {
 		d.observeKernelLocked(p)
 		d.runTimersLocked(p, now)
 	}
+	d.logDropsLocked(now)
+}
+
+// dropLogInterval rate-limits the log of data plane drops: one line per
+// interval at most, with what changed since the last one.
+const dropLogInterval = 10 * time.Second
+
+// logDropsLocked logs the data plane's drops by reason when they grew.
+func (d *device) logDropsLocked(now time.Time) {
+	if now.Sub(d.dropsLoggedAt) < dropLogInterval {
+		return
+	}
+	drops, err := d.k.Drops()
+	if err != nil {
+		return
+	}
+	var attrs []any
+	for reason, n := range drops {
+		if n > d.dropsLogged[reason] {
+			attrs = append(attrs, reason, n-d.dropsLogged[reason])
+		}
+	}
+	d.dropsLogged = drops
+	d.dropsLoggedAt = now
+	if len(attrs) > 0 {
+		d.log.Warn("data plane dropped packets (since the last report, by reason)", attrs...)
+	}
 }
 
 // observeKernelLocked reports the data plane's per-peer timestamps; the
