@@ -49,7 +49,7 @@ type device struct {
 
 	dropsLogged   map[string]uint64 // data plane drops at the last log line
 	dropsLoggedAt time.Time
-	stats      deviceStats
+	stats         deviceStats
 }
 
 type route struct {
