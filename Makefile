@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench-crypto test test-unit lint generate check-generate fuzz install clean
+.PHONY: all build deps demo bench bench-crypto test test-unit lint generate check-generate fuzz install clean
 
 all: build
 
@@ -44,6 +44,11 @@ generate:
 check-generate: generate
 	@git diff --exit-code --stat -- dataplane/ || \
 	  (echo "committed BPF objects differ from a fresh 'make generate'"; exit 1)
+
+# bench: plain veth, wgbpfd (both suites) and wireguard-go side by side in one
+# run; a markdown table and a PNG chart in results/.
+bench: deps
+	$(GO) run ./bench -out results
 
 bench-crypto:
 	$(GO) test ./dataplane -run '^$$' -bench Crypto -benchtime 20000x
