@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
@@ -137,8 +138,18 @@ func (r *running) reload(path string) error {
 	if err != nil {
 		return err
 	}
-	// Routes for prefixes the file added (wg-quick's syncconf leaves routes
-	// alone; a reload that adds a peer expects its prefixes to be routed).
+	// Routes follow the file: prefixes it added are routed, the ones it
+	// dropped are no longer (wg syncconf leaves routes alone; a reload that
+	// adds or removes a peer expects its prefixes to follow).
+	var gone []netip.Prefix
+	for _, p := range allAllowedIPs(r.cfg) {
+		if !slices.Contains(allAllowedIPs(cfg), p) {
+			gone = append(gone, p)
+		}
+	}
+	if err := r.net.RemoveRoutes(gone); err != nil {
+		r.log.Warn("removing routes of dropped prefixes", "err", err)
+	}
 	table, terr := netifTable(cfg)
 	if terr == nil {
 		if _, err := r.net.AddRoutes(allAllowedIPs(cfg), table, r.dev.fwmark); err != nil {

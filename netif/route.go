@@ -202,3 +202,30 @@ func (s *State) addRouteLocked(r netlink.Route) error {
 	}
 	return nil
 }
+
+// RemoveRoutes deletes the routes this State added for the given prefixes
+// (a reload that dropped a peer's AllowedIPs). Routes it did not add, and
+// the full-tunnel rules, are left alone: a /0 that goes away takes effect
+// at the next start.
+func (s *State) RemoveRoutes(prefixes []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	kept := s.routes[:0]
+	for _, r := range s.routes {
+		if r.Dst != nil && slices.ContainsFunc(prefixes, func(p netip.Prefix) bool {
+			ones, _ := r.Dst.Mask.Size()
+			a, ok := netip.AddrFromSlice(r.Dst.IP)
+			return ok && p.Bits() != 0 && netip.PrefixFrom(a.Unmap(), ones) == p.Masked()
+		}) {
+			if err := delRoute(r); err != nil {
+				errs = append(errs, err)
+				kept = append(kept, r)
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	s.routes = kept
+	return errors.Join(errs...)
+}

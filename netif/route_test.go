@@ -217,3 +217,25 @@ func TestAddRoutesBeforeLink(t *testing.T) {
 		t.Fatal("AddRoutes without a link succeeded")
 	}
 }
+
+// TestRemoveRoutes: a reload that drops prefixes removes exactly the routes
+// this State added for them and keeps the others.
+func TestRemoveRoutes(t *testing.T) {
+	ns := inNetns(t)
+	st, _ := upTUN(t)
+	if _, err := st.AddRoutes(prefixes("192.168.50.0/24", "172.16.0.0/12", "fd00:1::/64"), Table{Mode: TableAuto}, DefaultFwmark); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveRoutes(prefixes("192.168.50.0/24", "fd00:1::/64", "10.200.0.0/16")); err != nil {
+		t.Fatal(err)
+	}
+	assertLines(t, "ip -4 route (main)", ipIn(t, ns, "-4", "route", "show", "dev", "wgt0"),
+		"10.9.0.0/24 proto kernel scope link src 10.9.0.1",
+		"172.16.0.0/12 scope link")
+	if out := ipIn(t, ns, "-6", "route", "show", "dev", "wgt0"); strings.Contains(out, "fd00:1::/64") {
+		t.Errorf("fd00:1::/64 still routed: %s", out)
+	}
+	if got := len(st.routes); got != 1 {
+		t.Errorf("recorded %d routes after removal, want 1: %v", got, st.routes)
+	}
+}
