@@ -48,15 +48,16 @@ func Run(ctx context.Context, o Options) error {
 	if o.TestRekeyAfter != 0 && !TestHooks {
 		return startErr(ExitConfig, "test settings (--test-rekey-after) are refused by this build; they exist only in builds with -tags wgbpfd_testhooks")
 	}
+	// Privileges first: without them nothing else can be checked or done.
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
 	cfg, err := config.ParseFile(o.ConfigPath)
 	if err != nil {
 		return &StartError{Code: ExitConfig, Err: err}
 	}
 	if cfg.Interface.PrivateKey.IsZero() {
 		return startErr(ExitConfig, "%s: PrivateKey is missing", o.ConfigPath)
-	}
-	if err := checkPrivileges(); err != nil {
-		return err
 	}
 	if err := checkBTF(); err != nil {
 		return err

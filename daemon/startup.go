@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +80,7 @@ func checkPrivileges() error {
 		if os.Geteuid() != 0 {
 			who = "a non-root user"
 		}
-		return startErr(ExitPrivilege, "wgbpfd needs root or %v; %s lacks them", missing, who)
+		return startErr(ExitPrivilege, "wgbpfd needs root or the capabilities %s; %s lacks them", strings.Join(missing, ", "), who)
 	}
 	return nil
 }
