@@ -312,3 +312,18 @@ func transferTCP(t *testing.T, from, to *nstest.NS, addr string, n int) {
 		t.Fatalf("TCP transfer to %s did not finish", addr)
 	}
 }
+
+// waitReachable pings addr from ns until one reply arrives (up to 15 s).
+// A handshake attempt that started before the peer was up is retried only
+// after REKEY_TIMEOUT (5 s), as in WireGuard, so the first reply can take
+// that long.
+func waitReachable(t *testing.T, ns *nstest.NS, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := ns.Run("ping", "-c", "1", "-W", "1", addr); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s: no reply from %s within 15 s", ns.Name, addr)
+}

@@ -1,0 +1,47 @@
+package test
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestFullTunnel: AllowedIPs = 0.0.0.0/0, ::/0 on one side routes
+// everything through the tunnel with wg-quick's fwmark rules; the encrypted
+// packets carry the mark and do not loop; SIGTERM removes the rules.
+func TestFullTunnel(t *testing.T) {
+	prerequisites(t)
+	tp := newTopology(t, false, false)
+	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0, ::/0", endpoint(tp.underB, 51820), "")
+	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	da := startWgbpfd(t, tp.a, confA, tp.ifA)
+	startWgbpfd(t, tp.b, confB, tp.ifB)
+
+	rules := tp.a.MustRun(t, "ip", "-4", "rule", "show")
+	for _, want := range []string{"not from all fwmark 0xca6c lookup 51820", "from all lookup main suppress_prefixlength 0"} {
+		if !strings.Contains(rules, want) {
+			t.Fatalf("ip rule lacks %q:\n%s", want, rules)
+		}
+	}
+	// The tunnel address of B and an address that exists only beyond the
+	// tunnel: both go through it.
+	waitReachable(t, tp.a, tp.innerB)
+	ping(t, tp.a, tp.innerB, 5)
+	transferTCP(t, tp.a, tp.b, tp.innerB, 4<<20)
+	if out := tp.a.MustRun(t, "ip", "route", "get", "198.51.100.1"); !strings.Contains(out, tp.ifA) {
+		t.Errorf("unmarked traffic does not use the tunnel:\n%s", out)
+	}
+	if out := tp.a.MustRun(t, "ip", "route", "get", tp.underB, "mark", "51820"); strings.Contains(out, tp.ifA) {
+		t.Errorf("marked (encrypted) traffic would loop into the tunnel:\n%s", out)
+	}
+
+	if err := da.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("wgbpfd exited with %v", err)
+	}
+	if rules := tp.a.MustRun(t, "ip", "-4", "rule", "show"); strings.Contains(rules, "51820") || strings.Contains(rules, "suppress_prefixlength") {
+		t.Errorf("rules left after SIGTERM:\n%s", rules)
+	}
+	if rules := tp.a.MustRun(t, "ip", "-6", "rule", "show"); strings.Contains(rules, "51820") {
+		t.Errorf("IPv6 rules left after SIGTERM:\n%s", rules)
+	}
+}
