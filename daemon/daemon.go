@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 	"github.com/wgbpfd/wgbpfd/netif"
 )
 
@@ -62,7 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkBTF(); err != nil {
 		return err
 	}
-	if err := ensureBPFFS(); err != nil {
+	if _, err := dataplane.EnsureBPFFS(); err != nil {
 		return err
 	}
 	if err := checkSuites(cfg); err != nil {

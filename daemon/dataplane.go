@@ -30,6 +30,11 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 		_ = dp.Close()
 		return nil, startErr(ExitKernelLoader, "attaching the data plane to %s: %w", ifname, err)
 	}
+	// Counters, peers and sessions (never keys) for bpftool and friends.
+	if err := dp.Pin(ifname); err != nil {
+		_ = dp.Close()
+		return nil, fmt.Errorf("pinning maps for %s: %w", ifname, err)
+	}
 	return &dataplaneKernel{dp: dp, log: log}, nil
 }
 

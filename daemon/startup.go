@@ -93,20 +93,3 @@ func checkBTF() error {
 	}
 	return nil
 }
-
-// ensureBPFFS mounts bpffs on /sys/fs/bpf if nothing is mounted there.
-// `ip netns exec` gives a fresh /sys without it.
-func ensureBPFFS() error {
-	const dir = "/sys/fs/bpf"
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	if err := unix.Mount("bpffs", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mounting bpffs on %s: %w", dir, err)
-	}
-	return nil
-}

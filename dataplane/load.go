@@ -18,6 +18,8 @@ type Dataplane struct {
 	evOnce sync.Once   // opens ev on the first ReadEvent (events.go)
 	ev     *eventReader
 	evErr  error
+
+	pinDir string // set by Pin (pin.go)
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -37,5 +39,5 @@ func Load() (*Dataplane, error) {
 // Close detaches the packet path and releases the programs and maps
 // (pinned ones stay pinned).
 func (d *Dataplane) Close() error {
-	return errors.Join(d.closeEvents(), d.detach(), d.objs.Close())
+	return errors.Join(d.closeEvents(), d.detach(), d.Unpin(), d.objs.Close())
 }

@@ -75,6 +75,14 @@ func TestStopLeavesNothing(t *testing.T) {
 	prerequisites(t)
 	tp, da, _ := startPair(t, pairCase{cipher: "chacha20poly1305"})
 	ping(t, tp.a, tp.innerB, 2)
+	// The observable maps are pinned in the daemon's mount namespace
+	// (ip netns exec gives it its own /sys).
+	pins := fmt.Sprintf("/proc/%d/root/sys/fs/bpf/wgbpfd/%s", da.cmd.Process.Pid, tp.ifA)
+	for _, m := range []string{"drops", "peer_stats", "peers", "sessions"} {
+		if _, err := os.Stat(filepath.Join(pins, m)); err != nil {
+			t.Errorf("map %s not pinned: %v", m, err)
+		}
+	}
 	if err := da.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("wgbpfd exited with %v after SIGTERM\n%s", err, da.logText())
 	}
