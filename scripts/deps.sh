@@ -2,7 +2,7 @@
 # Installs, from Debian's packages, the tools wgbpfd's build, tests and demo
 # use. A fresh machine has only Go. Needs root; does nothing when all are there.
 set -euo pipefail
-pkgs=(clang-19 llvm-19 libbpf-dev linux-libc-dev bpftool iproute2 iperf3 wireguard-tools ethtool iputils-ping make git)
+pkgs=(clang-19 llvm-19 libbpf-dev linux-libc-dev bpftool iproute2 iperf3 wireguard-tools ethtool iputils-ping systemd make git)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
