@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench bench-crypto test test-unit lint generate check-generate fuzz install clean
+.PHONY: all build deps demo bench bench-crypto bench-tunnel test test-unit lint generate check-generate fuzz install clean
 
 all: build
 
@@ -49,6 +49,11 @@ check-generate: generate
 # run; a markdown table and a PNG chart in results/.
 bench: deps
 	$(GO) run ./bench -out results
+
+# bench-tunnel: the kernel tunnel alone (keys installed by hand, no daemon)
+# against plain veth: iperf3 TCP 1 and 4 streams, ping RTT.
+bench-tunnel: deps
+	$(GO) test ./dataplane -run '^$$' -bench Tunnel -benchtime 1x -v
 
 bench-crypto:
 	$(GO) test ./dataplane -run '^$$' -bench Crypto -benchtime 20000x

@@ -70,7 +70,7 @@ func (s *tunnelSide) inner(v6 bool) netip.Addr {
 
 // newTunnel builds both namespaces, attaches both dataplanes and installs
 // one mirrored keypair (A initiator) with endpoints of the outer family.
-func newTunnel(t *testing.T, suite uint8, outer6 bool) *tunnel {
+func newTunnel(t testing.TB, suite uint8, outer6 bool) *tunnel {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip")
@@ -118,7 +118,7 @@ func newTunnel(t *testing.T, suite uint8, outer6 bool) *tunnel {
 
 // installPair installs one keypair on both sides: A's local index la is
 // B's remote index and the other way round.
-func (tn *tunnel) installPair(t *testing.T, la, lb uint32, aInitiates bool) {
+func (tn *tunnel) installPair(t testing.TB, la, lb uint32, aInitiates bool) {
 	t.Helper()
 	must(t, tn.a.dp.InstallSession(&SessionKeys{Suite: tn.suite, LocalIndex: la, RemoteIndex: lb,
 		PeerID: peerOfB, Initiator: aInitiates, Send: tn.keyAB, Receive: tn.keyBA}))
@@ -126,7 +126,7 @@ func (tn *tunnel) installPair(t *testing.T, la, lb uint32, aInitiates bool) {
 		PeerID: peerOfA, Initiator: !aInitiates, Send: tn.keyBA, Receive: tn.keyAB}))
 }
 
-func (tn *tunnel) setPeers(t *testing.T, la, lb uint32) {
+func (tn *tunnel) setPeers(t testing.TB, la, lb uint32) {
 	t.Helper()
 	for _, x := range []struct {
 		self, other *tunnelSide
@@ -149,7 +149,7 @@ func must(t testing.TB, err error) {
 // ping sends count ICMP echo requests from s to addr, one at a time, and
 // fails t unless each is answered; returns the average round trip. (A raw
 // socket in the namespace: no ping binary needed.)
-func ping(t *testing.T, s *tunnelSide, addr netip.Addr, count int) time.Duration {
+func ping(t testing.TB, s *tunnelSide, addr netip.Addr, count int) time.Duration {
 	t.Helper()
 	network, reqType, replyType := "ip4:icmp", byte(8), byte(0)
 	if addr.Is6() {
