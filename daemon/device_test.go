@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
 	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/uapi"
 )
 
 // fakeNet carries datagrams between in-memory devices. Delivery happens in
@@ -284,4 +286,24 @@ func (d *device) applyUAPIForTest(pub config.Key, add netip.Prefix) error {
 		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
+}
+
+// TestUAPIRefusesRuntimeChanges: a new fwmark or listen port cannot be
+// applied to a running interface; the request fails with EINVAL and
+// changes nothing.
+func TestUAPIRefusesRuntimeChanges(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	u := uapiDevice{tp.a}
+	mark := uint32(0x1234)
+	port := uint16(40000)
+	for _, req := range []*uapi.SetRequest{{FirewallMark: &mark}, {ListenPort: &port}} {
+		err := u.Set(req)
+		if uapi.ErrnoOf(err) != syscall.EINVAL {
+			t.Fatalf("set %+v: %v, want EINVAL", req, err)
+		}
+	}
+	st, _ := u.Get()
+	if st.FirewallMark != 0 || st.ListenPort != 51820 || len(st.Peers) != 1 {
+		t.Fatalf("state changed by refused requests: %+v", st)
+	}
 }

@@ -27,7 +27,7 @@ func (d *device) uapiStateLocked(withStats bool) *uapi.State {
 	st := &uapi.State{
 		PrivateKey:   uapi.Key(d.cfg.Interface.PrivateKey),
 		ListenPort:   d.listenPort,
-		FirewallMark: d.cfg.Interface.FwMark,
+		FirewallMark: d.fwmark, // the mark in use, also when a full tunnel picked it
 	}
 	for _, pc := range d.cfg.Peers {
 		p := d.peers[pc.PublicKey]
@@ -92,11 +92,14 @@ func (u uapiDevice) Set(req *uapi.SetRequest) error {
 		}
 		want.Peers = append(want.Peers, pc)
 	}
+	if st.FirewallMark != d.fwmark {
+		// The mark is in the socket, the data plane and the policy rules;
+		// refuse rather than apply it halfway.
+		return uapi.Errorf(syscall.EINVAL, "fwmark %#x: changing the mark of a running interface is not supported (restart wgbpfd)", st.FirewallMark)
+	}
+	want.Interface.FwMark = d.cfg.Interface.FwMark
 	if err := d.syncLocked(want); err != nil {
 		return uapi.Errorf(syscall.EINVAL, "%v", err)
-	}
-	if st.FirewallMark != d.fwmark && st.FirewallMark != 0 {
-		d.log.Info("fwmark changed through the control socket", "fwmark", st.FirewallMark)
 	}
 	return nil
 }
