@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -36,10 +37,12 @@ type device struct {
 	out    packetSender
 	tun    func([]byte) error // delivers a decrypted packet into the interface
 
-	peers  map[config.Key]*peer
-	byID   map[uint32]*peer
-	nextID uint32
-	routes []route // AllowedIPs, longest prefix first, for the slow path
+	peers       map[config.Key]*peer
+	byID        map[uint32]*peer
+	nextID      uint32
+	owner       map[netip.Prefix]*peer // who holds each AllowedIPs prefix
+	routes      []route                // owner sorted longest prefix first, for the slow path
+	routesDirty bool
 
 	listenPort uint16        // the socket's actual port
 	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
@@ -91,6 +94,7 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 		tun:        tun,
 		peers:      make(map[config.Key]*peer),
 		byID:       make(map[uint32]*peer),
+		owner:      make(map[netip.Prefix]*peer),
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
@@ -140,26 +144,29 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 	}
 	d.peers[p.pub] = p
 	d.byID[p.id] = p
-	d.rebuildRoutes()
 	d.log.Info("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
 	return nil
 }
 
 // claimPrefix gives pfx to p, taking it from any other peer, as wg(8) does.
 func (d *device) claimPrefix(pfx netip.Prefix, p *peer) {
-	for _, o := range d.peers {
-		if o == p {
-			continue
-		}
-		for i, a := range o.cfg.AllowedIPs {
-			if a == pfx {
-				o.cfg.AllowedIPs = append(o.cfg.AllowedIPs[:i:i], o.cfg.AllowedIPs[i+1:]...)
-				break
-			}
+	if o := d.owner[pfx]; o != nil && o != p {
+		if i := slices.Index(o.cfg.AllowedIPs, pfx); i >= 0 {
+			o.cfg.AllowedIPs = slices.Delete(slices.Clone(o.cfg.AllowedIPs), i, i+1)
 		}
 	}
+	d.owner[pfx] = p
+	d.routesDirty = true
 	if err := d.k.AddAllowedIP(pfx, p.id); err != nil {
 		d.log.Warn("adding allowed IP to the data plane", "prefix", pfx, "peer", p.pub.String(), "err", err)
+	}
+}
+
+// releasePrefix forgets that p owns pfx (the kernel entry is the caller's).
+func (d *device) releasePrefix(pfx netip.Prefix, p *peer) {
+	if d.owner[pfx] == p {
+		delete(d.owner, pfx)
+		d.routesDirty = true
 	}
 }
 
@@ -172,6 +179,7 @@ func (d *device) removePeerLocked(pub config.Key) {
 	d.store.RemovePeer(keystore.PeerID(p.id))
 	d.mirror.forget(keystore.PeerID(p.id))
 	for _, pfx := range p.cfg.AllowedIPs {
+		d.releasePrefix(pfx, p)
 		if err := d.k.RemoveAllowedIP(pfx); err != nil {
 			d.log.Warn("removing allowed IP from the data plane", "prefix", pfx, "err", err)
 		}
@@ -182,22 +190,25 @@ func (d *device) removePeerLocked(pub config.Key) {
 	_ = d.hs.RemovePeer(pub)
 	delete(d.peers, pub)
 	delete(d.byID, p.id)
-	d.rebuildRoutes()
 	d.log.Info("peer removed", "peer", pub.String())
 }
 
+// rebuildRoutes sorts the slow path's table again after prefixes changed;
+// lookups do it lazily so that adding 10,000 peers stays linear.
 func (d *device) rebuildRoutes() {
 	d.routes = d.routes[:0]
-	for _, p := range d.peers {
-		for _, pfx := range p.cfg.AllowedIPs {
-			d.routes = append(d.routes, route{pfx, p})
-		}
+	for pfx, p := range d.owner {
+		d.routes = append(d.routes, route{pfx, p})
 	}
 	sort.Slice(d.routes, func(i, j int) bool { return d.routes[i].prefix.Bits() > d.routes[j].prefix.Bits() })
+	d.routesDirty = false
 }
 
 // lookup finds the peer whose AllowedIPs hold addr (longest prefix).
 func (d *device) lookup(addr netip.Addr) *peer {
+	if d.routesDirty {
+		d.rebuildRoutes()
+	}
 	addr = addr.Unmap()
 	for _, r := range d.routes {
 		if r.prefix.Contains(addr) {

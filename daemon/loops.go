@@ -30,6 +30,11 @@ type datagram struct {
 func (r *running) startLoops(ctx context.Context) error {
 	l, err := uapi.Listen(r.o.Interface)
 	if err != nil {
+		if errors.Is(err, uapi.ErrInUse) {
+			// Another instance serves this name, perhaps in another network
+			// namespace (the socket directory is shared).
+			return startErr(ExitInterface, "interface %s already exists: %w", r.o.Interface, err)
+		}
 		return fmt.Errorf("control socket: %w", err)
 	}
 	r.uapiL = l

@@ -53,7 +53,6 @@ func (d *device) syncLocked(want *config.Config) error {
 		}
 		d.updatePeerLocked(p, wp)
 	}
-	d.rebuildRoutes()
 	return nil
 }
 
@@ -69,6 +68,7 @@ func (d *device) updatePeerLocked(p *peer, wp config.Peer) {
 	}
 	for _, pfx := range p.cfg.AllowedIPs {
 		if !slices.Contains(wp.AllowedIPs, pfx) {
+			d.releasePrefix(pfx, p)
 			if err := d.k.RemoveAllowedIP(pfx); err != nil {
 				d.log.Warn("removing allowed IP from the data plane", "prefix", pfx, "err", err)
 			}
