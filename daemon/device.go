@@ -144,7 +144,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 	}
 	d.peers[p.pub] = p
 	d.byID[p.id] = p
-	d.log.Info("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
+	d.log.Debug("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
 	return nil
 }
 
