@@ -176,6 +176,9 @@ func startWgbpfd(t *testing.T, ns *nstest.NS, conf, ifname string, args ...strin
 	d.cmd = ns.Command(append([]string{bin, "-c", conf, "-i", ifname, "--log-level", "debug"}, args...)...)
 	d.cmd.Stdout = &lockedWriter{w: d.log}
 	d.cmd.Stderr = d.cmd.Stdout
+	// A child the daemon started (a hook) may hold the output pipe after
+	// the daemon exits; do not let Wait block on it forever.
+	d.cmd.WaitDelay = 5 * time.Second
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
