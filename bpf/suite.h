@@ -45,7 +45,7 @@ __noinline int wg_chachapoly(struct wg_cstate *st, struct wg_scratch *s, __u32 l
 
 	if (!st || !s || len > WG_MAX_PADDED)
 		return WG_ERR_LEN;
-	wg_chacha20_block(st, 0);
+	wg_chacha20_block(st, NULL, 0, 0);
 	otk = (__u64 *)st->otk;
 	ks = (__u64 *)st->ks;
 	otk[0] = ks[0]; otk[1] = ks[1]; otk[2] = ks[2]; otk[3] = ks[3];
@@ -64,7 +64,7 @@ __noinline int wg_chachapoly(struct wg_cstate *st, struct wg_scratch *s, __u32 l
 
 /* Forgets the per-packet secrets: key, ChaCha20 state (invertible to the
  * key), keystream, Poly1305 key powers and products, IV. Everything but the
- * counter block, about 90 stores. */
+ * counter block, about 80 stores. */
 static __always_inline void wg_cstate_wipe(struct wg_cstate *st)
 {
 	__u64 *w = (__u64 *)st;
@@ -96,7 +96,9 @@ static __noinline int wg_unwrap_key(struct wg_cstate *st, struct wg_keys *k, int
 		e = bpf_dynptr_from_mem(k->wrapped + WG_WRAPPED_SEND, WG_KEY_LEN, 0, &src);
 	if (e || bpf_dynptr_from_mem(st->key, WG_KEY_LEN, 0, &dst))
 		return WG_ERR_CRYPTO;
-	return bpf_crypto_decrypt(c, &src, &dst, NULL) ? WG_ERR_CRYPTO : 0;
+	/* The wrapped keys are AES-256 decryptions (keys.h, wg_wrap), so
+	 * unwrapping is an encryption: ~2.7x cheaper per block here. */
+	return bpf_crypto_encrypt(c, &src, &dst, NULL) ? WG_ERR_CRYPTO : 0;
 }
 
 static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len, int open)
