@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -25,7 +26,7 @@ type datagram struct {
 }
 
 // startLoops starts the goroutines of a running interface: socket reader and
-// handshake worker, TUN reader, data plane events, timers, control socket,
+// handshake workers, TUN reader, data plane events, timers, control socket,
 // metrics.
 func (r *running) startLoops(ctx context.Context) error {
 	l, err := uapi.Listen(r.o.Interface)
@@ -50,16 +51,25 @@ func (r *running) startLoops(ctx context.Context) error {
 
 	queue := make(chan datagram, handshakeQueueLen)
 	r.goLoop(func() { r.readSocket(ctx, queue) })
-	r.goLoop(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case dg := <-queue:
-				r.dev.handleDatagram(dg.b, dg.src, len(queue), cap(queue))
+	// Handshake workers, one per CPU as in wireguard-go: the public-key
+	// work of one message runs outside every shared lock (receive.go), so
+	// they compute in parallel. The queue length they see is the load
+	// signal (cookies required).
+	for range handshakeWorkers() {
+		r.goLoop(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case dg := <-queue:
+					r.dev.handleDatagram(dg.b, dg.src, len(queue), cap(queue))
+				}
 			}
-		}
-	})
+		})
+	}
+	// Every peer's static-static DH, in the background so that start-up
+	// does not wait for it; a handshake that comes first computes its own.
+	r.goLoop(func() { r.dev.hs.Precompute(ctx) })
 	r.goLoop(func() { r.readTUN(ctx) })
 	r.goLoop(func() { r.dp.readEvents(ctx, r.dev.handleEvent) })
 	r.goLoop(func() {
@@ -75,6 +85,11 @@ func (r *running) startLoops(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// handshakeWorkers is how many goroutines process handshake messages.
+func handshakeWorkers() int {
+	return max(1, runtime.GOMAXPROCS(0))
 }
 
 func (r *running) goLoop(f func()) {

@@ -33,12 +33,16 @@ func (d *device) handleDatagram(b []byte, src netip.AddrPort, queued, capacity i
 	}
 }
 
+// handleHandshake runs on every handshake worker at once (loops.go): the
+// public-key work of hs.Consume happens without the device mutex, which is
+// taken only to apply the outcome (keypair, endpoint, reply, timers).
 func (d *device) handleHandshake(b []byte, src netip.AddrPort, queued, capacity int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	now := d.now()
 	underLoad := d.loadDetect.UnderLoad(queued, capacity, now)
 	res, err := d.hs.Consume(b, src, now, underLoad)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, handshake.ErrCookieRequired) && res.Reply != nil {
 			d.stats.countHandshake("cookie_sent")
@@ -50,6 +54,11 @@ func (d *device) handleHandshake(b []byte, src netip.AddrPort, queued, capacity 
 		return
 	}
 	p := d.peers[res.Peer]
+	if p == nil && res.Keypair != nil {
+		// The peer was removed while its handshake was computed.
+		d.hs.Indices().Free(res.Keypair.LocalIndex)
+		return
+	}
 	switch res.Kind {
 	case handshake.InitiationConsumed:
 		if p == nil {
@@ -87,9 +96,17 @@ func (d *device) handleHandshake(b []byte, src netip.AddrPort, queued, capacity 
 }
 
 // completeLocked stores the keypair of a finished handshake (which mirrors
-// it into the kernel) and reports success.
+// it into the kernel) and reports success. Handshakes are computed in
+// parallel and applied in turn, so a keypair may arrive after a newer one
+// with the same peer: it is dropped (with its response, as if lost), never
+// installed over the newer one.
 func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) bool {
 	if kp == nil {
+		return false
+	}
+	if kp.Created.Before(p.lastHandshake) {
+		d.hs.Indices().Free(kp.LocalIndex)
+		d.stats.countHandshake("superseded")
 		return false
 	}
 	if err := d.store.Add(keystore.PeerID(p.id), p.suite, kp); err != nil {
@@ -98,7 +115,7 @@ func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) 
 		d.log.Warn("storing keypair", "peer", p.pub.String(), "err", err)
 		return false
 	}
-	p.lastHandshake = d.now()
+	p.lastHandshake = kp.Created
 	if initiator {
 		d.stats.countHandshake("completed_initiator")
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/blake2s"
@@ -49,20 +50,24 @@ func sourceBytes(src netip.AddrPort) []byte {
 }
 
 // cookieChecker is the receiving side of mac1/mac2: it verifies macs on
-// messages addressed to us and makes cookie replies when under load.
+// messages addressed to us and makes cookie replies when under load. Its
+// keys are fixed for one identity; the secret changes under mu.
 type cookieChecker struct {
-	mac1Key   [32]byte // BLAKE2s("mac1----" || our public key)
-	replyKey  [32]byte // BLAKE2s("cookie--" || our public key)
+	mac1Key  [32]byte // BLAKE2s("mac1----" || our public key)
+	replyKey [32]byte // BLAKE2s("cookie--" || our public key)
+
+	mu        sync.RWMutex
 	secret    [32]byte // R_secret; cookies are MAC(secret, source)
 	secretSet time.Time
 }
 
-func (c *cookieChecker) init(ourPublic [32]byte) {
-	c.mac1Key = deriveKey(labelMAC1, ourPublic)
-	c.replyKey = deriveKey(labelCookie, ourPublic)
-	// A new identity invalidates cookies handed out under the old one.
-	clear(c.secret[:])
-	c.secretSet = time.Time{}
+// newCookieChecker makes the checker of one identity. A new identity gets a
+// new checker, which invalidates cookies handed out under the old one.
+func newCookieChecker(ourPublic [32]byte) *cookieChecker {
+	return &cookieChecker{
+		mac1Key:  deriveKey(labelMAC1, ourPublic),
+		replyKey: deriveKey(labelCookie, ourPublic),
+	}
 }
 
 func (c *cookieChecker) checkMAC1(msg []byte) bool {
@@ -70,11 +75,13 @@ func (c *cookieChecker) checkMAC1(msg []byte) bool {
 	return macMatches(c.mac1Key[:], msg[:m1], msg[m1:m1+macSize])
 }
 
+// secretValid reports whether the secret is fresh; c.mu must be held.
 func (c *cookieChecker) secretValid(now time.Time) bool {
 	return !c.secretSet.IsZero() && now.Sub(c.secretSet) <= CookieRefreshTime && !now.Before(c.secretSet)
 }
 
-// cookieFor is the cookie we expect from src under the current secret.
+// cookieFor is the cookie we expect from src under the current secret;
+// c.mu must be held.
 func (c *cookieChecker) cookieFor(src netip.AddrPort) ([macSize]byte, bool) {
 	return keyedMAC(c.secret[:], sourceBytes(src))
 }
@@ -82,10 +89,13 @@ func (c *cookieChecker) cookieFor(src netip.AddrPort) ([macSize]byte, bool) {
 // checkMAC2 reports whether msg carries mac2 made with the cookie we would
 // give src now. An expired secret means every cookie is stale.
 func (c *cookieChecker) checkMAC2(msg []byte, src netip.AddrPort, now time.Time) bool {
+	c.mu.RLock()
 	if !c.secretValid(now) {
+		c.mu.RUnlock()
 		return false
 	}
 	cookie, ok := c.cookieFor(src)
+	c.mu.RUnlock()
 	if !ok {
 		return false
 	}
@@ -96,13 +106,16 @@ func (c *cookieChecker) checkMAC2(msg []byte, src netip.AddrPort, now time.Time)
 // createReply answers the refused message msg (initiation or response, whose
 // mac1 was already verified) with a cookie reply for src.
 func (c *cookieChecker) createReply(msg []byte, src netip.AddrPort, now time.Time, rand io.Reader) ([]byte, error) {
+	c.mu.Lock()
 	if !c.secretValid(now) {
 		if _, err := io.ReadFull(rand, c.secret[:]); err != nil {
+			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: cookie secret: %w", ErrRandom, err)
 		}
 		c.secretSet = now
 	}
 	cookie, ok := c.cookieFor(src)
+	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: cookie mac", ErrDecrypt)
 	}
@@ -123,7 +136,7 @@ func (c *cookieChecker) createReply(msg []byte, src netip.AddrPort, now time.Tim
 
 // cookieGenerator is the sending side towards one peer: it puts mac1 (and
 // mac2 while a cookie from that peer is fresh) on our messages and accepts
-// the peer's cookie replies.
+// the peer's cookie replies. The peer's mutex guards it.
 type cookieGenerator struct {
 	mac1Key     [32]byte // BLAKE2s("mac1----" || peer public key)
 	replyKey    [32]byte // BLAKE2s("cookie--" || peer public key)

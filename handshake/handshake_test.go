@@ -501,7 +501,7 @@ func TestNoKeyMaterialInStrings(t *testing.T) {
 	}
 	kp := ires.Keypair
 	out := fmt.Sprintf("%v %+v %#v %v %+v %#v %v %+v", p.i, p.i, p.i, kp, kp, kp, *kp, *kp)
-	for _, secret := range [][32]byte{p.i.private, psk, kp.Send, kp.Receive} {
+	for _, secret := range [][32]byte{p.i.id.Load().private, psk, kp.Send, kp.Receive} {
 		for _, enc := range []string{hex.EncodeToString(secret[:]), strings.Trim(fmt.Sprint(secret[:]), "[]")} {
 			if strings.Contains(out, enc) {
 				t.Fatalf("formatted output contains key material %q: %s", enc, out)

@@ -6,15 +6,16 @@
 package handshake
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/curve25519"
 
 	"github.com/wgbpfd/wgbpfd/handshake/ratelimiter"
 	"github.com/wgbpfd/wgbpfd/handshake/tai64n"
@@ -55,26 +56,30 @@ type Result struct {
 }
 
 // Handshaker holds our identity and the configured peers. It is safe for
-// concurrent use; one mutex serialises all handshake processing, which is
-// rare and already bounded by the rate limiter under load.
+// concurrent use, and built for it: messages are processed in parallel, and
+// no lock shared by all peers is held during public-key cryptography. Locks,
+// always taken in this order: Handshaker.mu (the peer table, key changes;
+// never held during a DH), a peer's mu (that peer's state for the whole
+// handling of one message), then the leaves: Indices, the cookie checker's
+// secret, the random source, the rate limiter.
 type Handshaker struct {
-	mu         sync.Mutex
-	rand       io.Reader
-	private    [32]byte
-	public     [32]byte
-	hasPrivate bool
-	checker    cookieChecker
-	peers      map[[32]byte]*peer
-	indices    *Indices
-	limiter    *ratelimiter.Limiter
+	mu      sync.RWMutex
+	id      atomic.Pointer[identity] // replaced, under mu, by SetPrivateKey
+	rand    io.Reader                // safe for concurrent use
+	peers   map[[32]byte]*peer
+	indices *Indices
+	limiter *ratelimiter.Limiter
 }
 
 // New returns a Handshaker for the given private key (all zeros: none yet;
 // every handshake then fails with ErrNoPrivateKey). rand supplies ephemeral
-// keys, indices, cookie secrets and nonces; nil means crypto/rand.
+// keys, indices, cookie secrets and nonces; nil means crypto/rand. Reads
+// from rand are serialised, so it need not be safe for concurrent use.
 func New(private [32]byte, rand io.Reader) *Handshaker {
 	if rand == nil {
 		rand = cryptoRand{}
+	} else {
+		rand = &lockedReader{r: rand}
 	}
 	h := &Handshaker{
 		rand:    rand,
@@ -82,7 +87,7 @@ func New(private [32]byte, rand io.Reader) *Handshaker {
 		indices: NewIndices(rand),
 		limiter: ratelimiter.New(),
 	}
-	h.setPrivateKey(private)
+	h.id.Store(newIdentity(private))
 	return h
 }
 
@@ -90,11 +95,24 @@ type cryptoRand struct{}
 
 func (cryptoRand) Read(b []byte) (int, error) { return rand.Read(b) }
 
+// lockedReader makes an injected random source safe for concurrent use.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(b)
+}
+
 // String never shows key material.
 func (h *Handshaker) String() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return fmt.Sprintf("handshake.Handshaker{peers: %d, indices: %d}", len(h.peers), h.indices.Len())
+	h.mu.RLock()
+	n := len(h.peers)
+	h.mu.RUnlock()
+	return fmt.Sprintf("handshake.Handshaker{peers: %d, indices: %d}", n, h.indices.Len())
 }
 
 // GoString is String, so %#v cannot print the private key either.
@@ -102,9 +120,7 @@ func (h *Handshaker) GoString() string { return h.String() }
 
 // PublicKey returns our static public key (zero without a private key).
 func (h *Handshaker) PublicKey() [32]byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.public
+	return h.id.Load().public
 }
 
 // Indices is the table of local indices. Every completed handshake leaves
@@ -112,44 +128,39 @@ func (h *Handshaker) PublicKey() [32]byte {
 func (h *Handshaker) Indices() *Indices { return h.indices }
 
 // SetPrivateKey replaces our identity. Pending initiations are dropped (they
-// were made under the old key) and a peer whose public key is our new one is
-// removed, since a peer cannot be ourselves.
+// were made under the old key), every peer's precomputed static-static DH
+// is wiped, and a peer whose public key is our new one is removed, since a
+// peer cannot be ourselves. A message being processed concurrently finishes
+// under the identity it started with.
 func (h *Handshaker) SetPrivateKey(private [32]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.hasPrivate && private == h.private {
+	old := h.id.Load()
+	if old.hasPrivate() && private == old.private {
 		return
 	}
-	h.setPrivateKey(private)
+	id := newIdentity(private)
+	// Stored before any peer is locked: whoever holds a peer's lock and
+	// still sees the old identity is done before the loop below visits it.
+	h.id.Store(id)
+	clear(old.private[:])
 	for pub, p := range h.peers {
+		p.mu.Lock()
 		h.dropPending(p)
-		if h.hasPrivate && pub == h.public {
-			delete(h.peers, pub)
+		p.wipeStaticShared()
+		if id.hasPrivate() && pub == id.public {
+			h.forgetLocked(p)
 		}
+		p.mu.Unlock()
 	}
 }
 
-func (h *Handshaker) setPrivateKey(private [32]byte) {
-	h.private = private
-	h.public = [32]byte{}
-	h.hasPrivate = private != [32]byte{}
-	if h.hasPrivate {
-		pub, err := curve25519.X25519(private[:], curve25519.Basepoint)
-		if err != nil {
-			// Unreachable for the base point; treat as "no key" rather than panic.
-			h.hasPrivate = false
-		} else {
-			copy(h.public[:], pub)
-		}
-	}
-	h.checker.init(h.public)
-}
-
-// AddPeer configures a peer; psk nil means no preshared key.
+// AddPeer configures a peer; psk nil means no preshared key. The peer's
+// static-static DH is computed on first use (or by Precompute).
 func (h *Handshaker) AddPeer(public [32]byte, psk *[32]byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.hasPrivate && public == h.public {
+	if id := h.id.Load(); id.hasPrivate() && public == id.public {
 		return ErrOwnKey
 	}
 	if _, ok := h.peers[public]; ok {
@@ -159,9 +170,55 @@ func (h *Handshaker) AddPeer(public [32]byte, psk *[32]byte) error {
 	return nil
 }
 
-// RemovePeer forgets a peer and frees the index of its pending initiation.
-// Indices of keypairs already handed out stay allocated until the daemon
-// frees them with the keypairs; a late message to one gets ErrUnknownIndex.
+// Precompute computes the static-static DH of every peer that lacks it, so
+// that no handshake pays for it; it stops early when ctx ends and returns
+// how many it computed. Handshakes compute a missing one themselves, so
+// calling this is optional (the daemon runs it in the background at start).
+func (h *Handshaker) Precompute(ctx context.Context) int {
+	h.mu.RLock()
+	peers := make([]*peer, 0, len(h.peers))
+	for _, p := range h.peers {
+		peers = append(peers, p)
+	}
+	h.mu.RUnlock()
+	n := 0
+	for _, p := range peers {
+		if ctx.Err() != nil {
+			break
+		}
+		id := h.id.Load()
+		if !id.hasPrivate() {
+			break
+		}
+		p.mu.Lock()
+		if !p.removed && p.ssFor != id {
+			if _, err := h.staticSharedLocked(p, id); err == nil {
+				n++
+			}
+		}
+		p.mu.Unlock()
+	}
+	return n
+}
+
+// staticSharedLocked is p's static-static DH under id, cached in p unless
+// id is no longer ours (then a concurrent SetPrivateKey has wiped, or is
+// about to wipe, p's cache and nothing stale may be put back). p.mu must
+// be held.
+func (h *Handshaker) staticSharedLocked(p *peer, id *identity) ([32]byte, error) {
+	if p.ssFor == id {
+		return p.ss, nil
+	}
+	if p.removed || h.id.Load() != id {
+		return computeStaticShared(id, p.public)
+	}
+	return p.staticShared(id)
+}
+
+// RemovePeer forgets a peer, wipes its keys and frees the index of its
+// pending initiation. Indices of keypairs already handed out stay allocated
+// until the daemon frees them with the keypairs; a late message to one gets
+// ErrUnknownIndex.
 func (h *Handshaker) RemovePeer(public [32]byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -169,20 +226,35 @@ func (h *Handshaker) RemovePeer(public [32]byte) error {
 	if !ok {
 		return ErrUnknownPeer
 	}
+	p.mu.Lock()
+	h.forgetLocked(p)
+	p.mu.Unlock()
+	return nil
+}
+
+// forgetLocked removes p; h.mu and p.mu must be held. A message for p being
+// processed concurrently sees p.removed and fails.
+func (h *Handshaker) forgetLocked(p *peer) {
 	h.dropPending(p)
 	clear(p.psk[:])
-	delete(h.peers, public)
-	return nil
+	p.wipeStaticShared()
+	p.removed = true
+	delete(h.peers, p.public)
 }
 
 // SetPresharedKey changes (psk != nil) or removes (nil) a peer's PSK. A
 // pending initiation completes with the new PSK: message 1 does not depend
 // on it.
 func (h *Handshaker) SetPresharedKey(public [32]byte, psk *[32]byte) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
 	p, ok := h.peers[public]
+	h.mu.RUnlock()
 	if !ok {
+		return ErrUnknownPeer
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
 		return ErrUnknownPeer
 	}
 	if psk == nil {
@@ -193,6 +265,7 @@ func (h *Handshaker) SetPresharedKey(public [32]byte, psk *[32]byte) error {
 	return nil
 }
 
+// dropPending forgets p's pending initiation; p.mu must be held.
 func (h *Handshaker) dropPending(p *peer) {
 	if p.pending == nil {
 		return
@@ -202,69 +275,90 @@ func (h *Handshaker) dropPending(p *peer) {
 	p.pending = nil
 }
 
+// lookupPeer returns the configured peer with this public key, or nil.
+func (h *Handshaker) lookupPeer(public [32]byte) *peer {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.peers[public]
+}
+
 // CreateInitiation starts a handshake with a peer and returns message 1
 // (148 bytes, with mac2 if the peer gave us a cookie in the last 120 s). It
 // replaces any pending initiation to that peer.
 func (h *Handshaker) CreateInitiation(public [32]byte, now time.Time) ([]byte, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.hasPrivate {
-		return nil, ErrNoPrivateKey
+	for {
+		id := h.id.Load()
+		if !id.hasPrivate() {
+			return nil, ErrNoPrivateKey
+		}
+		p := h.lookupPeer(public)
+		if p == nil {
+			return nil, ErrUnknownPeer
+		}
+		p.mu.Lock()
+		msg, err, retry := h.createInitiationLocked(id, p, now)
+		p.mu.Unlock()
+		if !retry {
+			return msg, err
+		}
 	}
-	p, ok := h.peers[public]
-	if !ok {
-		return nil, ErrUnknownPeer
+}
+
+// createInitiationLocked is CreateInitiation with p.mu held; retry means
+// the peer or our identity changed since they were looked up.
+func (h *Handshaker) createInitiationLocked(id *identity, p *peer, now time.Time) (msg []byte, err error, retry bool) {
+	if p.removed || h.id.Load() != id {
+		return nil, nil, true
 	}
 	h.dropPending(p)
 
-	idx, err := h.indices.Allocate(public)
+	idx, err := h.indices.Allocate(p.public)
 	if err != nil {
-		return nil, err
+		return nil, err, false
 	}
-	pending := &pendingInitiation{localIndex: idx, timestamp: tai64n.Stamp(now)}
+	pending := &pendingInitiation{id: id, localIndex: idx, timestamp: tai64n.Stamp(now)}
 	if _, err := io.ReadFull(h.rand, pending.ephemeral[:]); err != nil {
 		h.indices.Free(idx)
-		return nil, fmt.Errorf("%w: ephemeral key: %w", ErrRandom, err)
+		return nil, fmt.Errorf("%w: ephemeral key: %w", ErrRandom, err), false
 	}
 	_, body, err := h.initiatorState(p, pending)
 	if err != nil {
 		h.indices.Free(idx)
 		pending.wipe()
-		return nil, err
+		return nil, err, false
 	}
 
-	msg := make([]byte, MessageInitiationSize)
+	msg = make([]byte, MessageInitiationSize)
 	putHeader(msg, MessageInitiationType, idx)
 	copy(msg[initiationNoiseStart:initiationNoiseEnd], body)
 	p.cookies.addMACs(msg, now)
 	p.pending = pending
-	return msg, nil
+	return msg, nil, false
 }
 
 // Consume processes one handshake message from src. underLoad is the
 // caller's judgement (see LoadDetector); under load, initiations and
 // responses must carry a valid mac2 (else Result.Reply is a cookie reply and
-// the error ErrCookieRequired) and each source is rate limited.
+// the error ErrCookieRequired) and each source is rate limited. Consume may
+// be called from many goroutines at once.
 func (h *Handshaker) Consume(msg []byte, src netip.AddrPort, now time.Time, underLoad bool) (Result, error) {
 	typ, err := messageType(msg)
 	if err != nil {
 		return Result{}, err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-
 	if typ == MessageCookieReplyType {
 		return h.consumeCookieReply(msg, now)
 	}
-	if !h.hasPrivate {
+	id := h.id.Load()
+	if !id.hasPrivate() {
 		return Result{}, ErrNoPrivateKey
 	}
-	if !h.checker.checkMAC1(msg) {
+	if !id.checker.checkMAC1(msg) {
 		return Result{}, ErrBadMAC1
 	}
 	if underLoad {
-		if !h.checker.checkMAC2(msg, src, now) {
-			reply, err := h.checker.createReply(msg, src, now, h.rand)
+		if !id.checker.checkMAC2(msg, src, now) {
+			reply, err := id.checker.createReply(msg, src, now, h.rand)
 			if err != nil {
 				return Result{}, err
 			}
@@ -277,17 +371,39 @@ func (h *Handshaker) Consume(msg []byte, src netip.AddrPort, now time.Time, unde
 		}
 	}
 	if typ == MessageInitiationType {
-		return h.consumeInitiation(msg, now)
+		return h.consumeInitiation(id, msg, now)
 	}
 	return h.consumeResponse(msg, now)
 }
 
-func (h *Handshaker) consumeInitiation(msg []byte, now time.Time) (Result, error) {
+// cachedStaticShared serves a responder's DH(our static, pub): the cached
+// ss when pub is a configured peer's key, else ok false.
+func (h *Handshaker) cachedStaticShared(id *identity, pub []byte) ([]byte, bool, error) {
+	if len(pub) != 32 {
+		return nil, false, nil
+	}
+	p := h.lookupPeer([32]byte(pub))
+	if p == nil {
+		return nil, false, nil
+	}
+	p.mu.Lock()
+	ss, err := h.staticSharedLocked(p, id)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, false, err
+	}
+	return bytes.Clone(ss[:]), true, nil
+}
+
+func (h *Handshaker) consumeInitiation(id *identity, msg []byte, now time.Time) (Result, error) {
 	// The responder's ephemeral is drawn only once the initiation is
 	// accepted; newNoiseState reads it lazily.
 	var ephemeral [32]byte
 	defer clear(ephemeral[:])
-	hs, err := newNoiseState(false, h.staticKeypair(), nil, nil, &ephemeral)
+	dh := &dhFunc{id: id, staticShared: func(pub []byte) ([]byte, bool, error) {
+		return h.cachedStaticShared(id, pub)
+	}}
+	hs, err := newNoiseState(false, dh, nil, nil, &ephemeral)
 	if err != nil {
 		return Result{}, err
 	}
@@ -299,8 +415,15 @@ func (h *Handshaker) consumeInitiation(msg []byte, now time.Time) (Result, error
 	if copy(public[:], hs.PeerStatic()) != len(public) || len(payload) != tai64n.Size {
 		return Result{}, fmt.Errorf("%w: initiation fields", ErrDecrypt)
 	}
-	p, ok := h.peers[public]
-	if !ok {
+	p := h.lookupPeer(public)
+	if p == nil {
+		return Result{}, ErrUnknownPeer
+	}
+	// From here to the end this peer's state changes atomically: of two
+	// copies of one initiation processed at once, exactly one is answered.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
 		return Result{}, ErrUnknownPeer
 	}
 	ts := tai64n.Timestamp(payload)
@@ -361,6 +484,12 @@ func (h *Handshaker) consumeResponse(msg []byte, now time.Time) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
+	// Held throughout: of two responses to one initiation, one completes.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return Result{}, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
+	}
 	if p.pending == nil || p.pending.localIndex != idx {
 		return Result{}, fmt.Errorf("%w: %#x has no pending initiation", ErrUnknownIndex, idx)
 	}
@@ -398,6 +527,11 @@ func (h *Handshaker) consumeCookieReply(msg []byte, now time.Time) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.removed {
+		return Result{}, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
+	}
 	if err := p.cookies.consumeReply(msg, now); err != nil {
 		return Result{}, err
 	}
@@ -409,8 +543,8 @@ func (h *Handshaker) peerByIndex(idx uint32) (*peer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %#x", ErrUnknownIndex, idx)
 	}
-	p, ok := h.peers[public]
-	if !ok {
+	p := h.lookupPeer(public)
+	if p == nil {
 		return nil, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
 	}
 	return p, nil

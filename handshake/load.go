@@ -1,6 +1,9 @@
 package handshake
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Implementation constants of the under-load heuristic (as in wireguard-go).
 const (
@@ -13,17 +16,24 @@ const (
 
 // LoadDetector is a helper for the caller's underLoad argument: it reports
 // load while the daemon's handshake queue is long and for a second after.
-// It is not safe for concurrent use; the goroutine that reads the queue owns it.
+// It is safe for concurrent use, so every handshake worker can consult it;
+// the zero value is ready.
 type LoadDetector struct {
-	until time.Time
+	until atomic.Int64 // Unix nanoseconds; load is assumed before it
 }
 
 // UnderLoad reports load given how many handshake messages wait in a queue
 // of the given capacity.
 func (d *LoadDetector) UnderLoad(queued, capacity int, now time.Time) bool {
 	if capacity > 0 && queued >= capacity/UnderLoadQueueFraction {
-		d.until = now.Add(UnderLoadAfterTime)
-		return true
+		until := now.Add(UnderLoadAfterTime).UnixNano()
+		// Only ever extend: a worker with an older now must not shorten it.
+		for {
+			old := d.until.Load()
+			if old >= until || d.until.CompareAndSwap(old, until) {
+				return true
+			}
+		}
 	}
-	return now.Before(d.until)
+	return now.UnixNano() < d.until.Load()
 }

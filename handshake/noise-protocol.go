@@ -7,9 +7,9 @@ import (
 	"github.com/flynn/noise"
 )
 
-// cipherSuite and the settings in newNoiseState reproduce WireGuard's
-// Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s byte for byte (DESIGN.md §5).
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+// dhFunc.cipherSuite and the settings in newNoiseState reproduce
+// WireGuard's Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s byte for byte
+// (DESIGN.md §5).
 
 const pskPlacement = 2
 
@@ -25,16 +25,17 @@ const (
 // initiation be rebuilt exactly. The reader is consumed only when the state
 // writes its ephemeral, so the caller may fill the array after this call.
 // For an initiator, psk must be set (zeros when none); a responder learns the
-// peer only after message 1 and sets the PSK then.
-func newNoiseState(initiator bool, static noise.DHKey, peerStatic []byte, psk *[32]byte, ephemeral *[32]byte) (*noise.HandshakeState, error) {
+// peer only after message 1 and sets the PSK then. dh is this handshake's
+// own DHFunc (see dh.go); its identity is our static key.
+func newNoiseState(initiator bool, dh *dhFunc, peerStatic []byte, psk *[32]byte, ephemeral *[32]byte) (*noise.HandshakeState, error) {
 	cfg := noise.Config{
-		CipherSuite:           cipherSuite,
+		CipherSuite:           dh.cipherSuite(),
 		Random:                bytes.NewReader(ephemeral[:]),
 		Pattern:               noise.HandshakeIK,
 		Initiator:             initiator,
 		Prologue:              []byte(wgPrologue),
 		PresharedKeyPlacement: pskPlacement,
-		StaticKeypair:         static,
+		StaticKeypair:         dh.id.staticKeypair(),
 		PeerStatic:            peerStatic,
 	}
 	if psk != nil {
@@ -48,9 +49,22 @@ func newNoiseState(initiator bool, static noise.DHKey, peerStatic []byte, psk *[
 }
 
 // initiatorState returns the initiator's handshake state right after it
-// wrote message 1 for pending, and that message's Noise part.
+// wrote message 1 for pending, and that message's Noise part. p.mu must be
+// held.
 func (h *Handshaker) initiatorState(p *peer, pending *pendingInitiation) (*noise.HandshakeState, []byte, error) {
-	hs, err := newNoiseState(true, h.staticKeypair(), p.public[:], &p.psk, &pending.ephemeral)
+	id := pending.id
+	ss, err := h.staticSharedLocked(p, id)
+	if err != nil {
+		// Only a low-order peer public key makes X25519 fail.
+		return nil, nil, err
+	}
+	dh := &dhFunc{id: id, staticShared: func(pub []byte) ([]byte, bool, error) {
+		if len(pub) != len(p.public) || [32]byte(pub) != p.public {
+			return nil, false, nil
+		}
+		return bytes.Clone(ss[:]), true, nil
+	}}
+	hs, err := newNoiseState(true, dh, p.public[:], &p.psk, &pending.ephemeral)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,11 +77,4 @@ func (h *Handshaker) initiatorState(p *peer, pending *pendingInitiation) (*noise
 		return nil, nil, fmt.Errorf("noise initiation is %d bytes, want %d", len(body), initiationNoiseSize)
 	}
 	return hs, body, nil
-}
-
-func (h *Handshaker) staticKeypair() noise.DHKey {
-	return noise.DHKey{
-		Private: bytes.Clone(h.private[:]),
-		Public:  bytes.Clone(h.public[:]),
-	}
 }
