@@ -17,13 +17,14 @@ type sessionMirror struct {
 	indices *handshake.Indices
 	log     *slog.Logger
 	slots   map[keystore.PeerID]*slotIndices
+	owners  map[uint32]keystore.PeerID // local index → peer, for Remove
 	errors  uint64
 }
 
 type slotIndices struct{ current, previous, next uint32 }
 
 func newSessionMirror(k kernel, indices *handshake.Indices, log *slog.Logger) *sessionMirror {
-	return &sessionMirror{k: k, indices: indices, log: log, slots: make(map[keystore.PeerID]*slotIndices)}
+	return &sessionMirror{k: k, indices: indices, log: log, slots: make(map[keystore.PeerID]*slotIndices), owners: make(map[uint32]keystore.PeerID)}
 }
 
 func (m *sessionMirror) slot(p keystore.PeerID) *slotIndices {
@@ -53,6 +54,7 @@ func (m *sessionMirror) Install(kp *keystore.Keypair) {
 		m.fail("install session", kp, err)
 		return
 	}
+	m.owners[kp.LocalIndex()] = kp.Peer()
 	if !kp.Initiator() {
 		// A responder's keypair waits as "next" until the initiator proves
 		// it has it; the kernel promotes it on the first packet.
@@ -82,16 +84,19 @@ func (m *sessionMirror) SetCurrent(p keystore.PeerID, kp *keystore.Keypair) {
 
 // Remove implements keystore.Mirror.
 func (m *sessionMirror) Remove(localIndex uint32) {
-	for p, s := range m.slots {
-		changed := false
-		for _, f := range []*uint32{&s.current, &s.previous, &s.next} {
-			if *f == localIndex {
-				*f = 0
-				changed = true
+	if p, ok := m.owners[localIndex]; ok {
+		delete(m.owners, localIndex)
+		if s := m.slots[p]; s != nil {
+			changed := false
+			for _, f := range []*uint32{&s.current, &s.previous, &s.next} {
+				if *f == localIndex {
+					*f = 0
+					changed = true
+				}
 			}
-		}
-		if changed {
-			m.push(p)
+			if changed {
+				m.push(p)
+			}
 		}
 	}
 	if err := m.k.RemoveSession(localIndex); err != nil {
@@ -99,6 +104,13 @@ func (m *sessionMirror) Remove(localIndex uint32) {
 		m.log.Warn("removing session from the data plane", "index", localIndex, "err", err)
 	}
 	m.indices.Free(localIndex)
+}
+
+// active reports whether the peer has any session in the kernel, i.e.
+// whether the data plane can have counted packets for it.
+func (m *sessionMirror) active(p keystore.PeerID) bool {
+	s := m.slots[p]
+	return s != nil && (s.current != 0 || s.previous != 0 || s.next != 0)
 }
 
 // current returns the peer's current local index (0: none).
