@@ -10,9 +10,11 @@
  * segments and checksums on the way through.
  *
  * wg_hop_encrypt (tcx ingress on <tun>-hop1) sees one MTU-sized packet at a
- * time: takes a counter, pads, seals, writes outer IP/UDP and the data
- * header, and hands the packet to bpf_redirect_neigh after a FIB lookup
- * that picks the underlay device, next hop and source address. */
+ * time, on the CPU that RPS on hop1 picks from the inner flow's hash (flows
+ * encrypt in parallel instead of all on the sending CPU; small packets stay
+ * on the sending CPU): takes a counter, pads, seals, writes outer IP/UDP
+ * and the data header, and hands the packet to bpf_redirect_neigh after a
+ * FIB lookup that picks the underlay device, next hop and source address. */
 #pragma once
 
 #include "common.h"
@@ -97,6 +99,10 @@ int wg_tun_egress(struct __sk_buff *skb)
 	eth.src[1] = WG_HOP_MAC1;
 	wg_put_be32(&eth.src[2], idx);
 	eth.proto = skb->protocol;
+	/* A small packet (ping, ACK) encrypts on this CPU: moving it would cost
+	 * an inter-processor wake-up on every round trip (see WG_HANDOFF_MIN). */
+	if (cfg->rx_cpus >= 2 && cfg->rx_cpus <= WG_RX_MAX_CPUS && skb->len < WG_HANDOFF_MIN)
+		bpf_set_hash(skb, wg_rps_hash(cfg->rx_cpus, bpf_get_smp_processor_id()));
 	if (bpf_skb_change_head(skb, WG_ETH_HLEN, 0) ||
 	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))
 		goto malformed;

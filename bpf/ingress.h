@@ -9,7 +9,9 @@
  * age, counter, replay window), authenticated and decrypted in the per-CPU
  * scratch buffer, its inner source checked against the peer's AllowedIPs,
  * and the skb is reshaped into the inner packet and redirected into wg0's
- * receive path. Everything refused is dropped and counted by reason. */
+ * receive path. Everything refused is dropped and counted by reason. The
+ * same program on <tun>-hop0's ingress decrypts what wg_rx_handoff sent to
+ * another CPU. */
 #pragma once
 
 #include "common.h"
@@ -29,6 +31,25 @@ static __always_inline int wg_ep_equal(const struct wg_endpoint *a, const struct
 	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
 
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* Decryption on another CPU. The CPU that receives from the underlay (the
+ * NIC's RSS choice, one per tunnel since its outer 5-tuple never changes;
+ * with a veth underlay, the sender's CPU, which has just encrypted the
+ * packet) would otherwise decrypt everything of the tunnel and run the
+ * inner stack too. A data message of WG_HANDOFF_MIN bytes or more goes back
+ * out through <tun>-hop1 with a hash that makes RPS on <tun>-hop0 pick
+ * another CPU, where this program runs again (ingress on hop0) and
+ * decrypts: a pipeline across two CPUs. The session's index picks which
+ * other CPU, so one tunnel's packets keep their order (TCP pays dearly for
+ * reordering: spreading one tunnel's packets over the CPUs by counter
+ * measured slower than not spreading at all). */
+static __always_inline int wg_rx_handoff(struct __sk_buff *skb, struct wg_ifconfig *cfg, __u32 idx)
+{
+	__u32 n = cfg->rx_cpus;
+
+	bpf_set_hash(skb, wg_rps_hash(n, (bpf_get_smp_processor_id() + 1 + idx % (n - 1)) % n));
+	return bpf_redirect(cfg->fib_ifindex, 0);
 }
 
 SEC("tc")
@@ -99,6 +120,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	s = bpf_map_lookup_elem(&sessions, &idx);
 	if (!s)
 		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
+	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
+	    cfg->rx_cpus <= WG_RX_MAX_CPUS && plen >= WG_HANDOFF_MIN)
+		return wg_rx_handoff(skb, cfg, idx);
 
 	if ((dh.type == WG_MSG_DATA_AESCBC) != (s->suite == WG_SUITE_AESCBC)) {
 		reason = WG_DROP_SUITE_MISMATCH;

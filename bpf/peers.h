@@ -16,6 +16,7 @@ struct wg_ifconfig {
 	__u32 mtu;         /* wg0's MTU: padding cap and the largest inner packet */
 	__u16 listen_port; /* host order: outer UDP source port, ingress match */
 	__u16 _pad;
+	__u32 rx_cpus;     /* CPUs in the hop's RPS maps; >= 2: decrypt on another CPU */
 };
 
 struct {
@@ -30,6 +31,22 @@ static __always_inline struct wg_ifconfig *wg_ifconfig(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&ifconfig, &zero);
+}
+
+/* Hand-off of decryption to another CPU through the hop's RPS map (every
+ * online CPU; see ingress.h and dataplane/attach.go spreadHop). RPS maps a
+ * hash h to cpus[(h * n) >> 32]; CPU ids are taken as map positions, exact
+ * when the online CPUs are 0..n-1. Packets smaller than WG_HANDOFF_MIN stay
+ * on their CPU: the hand-off (a veth pass and an inter-processor wake-up)
+ * costs more than their crypto and would add to every round trip. */
+#define WG_HANDOFF_MIN 512
+#define WG_RX_MAX_CPUS 8192
+
+static __always_inline __u32 wg_rps_hash(__u32 n, __u32 cpu)
+{
+	__u32 step = 0xffffffffU / n;
+
+	return cpu * step + step / 2;
 }
 
 /* A UDP endpoint. family 0 = unknown (no packet can be sent yet). */

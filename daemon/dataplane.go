@@ -26,7 +26,13 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 	if err != nil {
 		return nil, startErr(ExitKernelLoader, "loading the data plane: %w", err)
 	}
-	if err := dp.Attach(dataplane.AttachConfig{TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true}); err != nil {
+	cfg := dataplane.AttachConfig{
+		TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true,
+		// Not fatal (new links, RPS on the hop): the tunnel works, slower
+		// or without a new underlay, and the operator should know.
+		OnWatchError: func(err error) { log.Warn("data plane", "err", err) },
+	}
+	if err := dp.Attach(cfg); err != nil {
 		_ = dp.Close()
 		return nil, startErr(ExitKernelLoader, "attaching the data plane to %s: %w", ifname, err)
 	}
