@@ -480,16 +480,12 @@ func (h *Handshaker) consumeInitiation(id *identity, msg []byte, now time.Time) 
 
 func (h *Handshaker) consumeResponse(msg []byte, now time.Time) (Result, error) {
 	idx := receiver(msg)
-	p, err := h.peerByIndex(idx)
+	// Held throughout: of two responses to one initiation, one completes.
+	p, err := h.lockPeerByIndex(idx)
 	if err != nil {
 		return Result{}, err
 	}
-	// Held throughout: of two responses to one initiation, one completes.
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.removed {
-		return Result{}, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
-	}
 	if p.pending == nil || p.pending.localIndex != idx {
 		return Result{}, fmt.Errorf("%w: %#x has no pending initiation", ErrUnknownIndex, idx)
 	}
@@ -523,19 +519,30 @@ func (h *Handshaker) consumeResponse(msg []byte, now time.Time) (Result, error) 
 
 func (h *Handshaker) consumeCookieReply(msg []byte, now time.Time) (Result, error) {
 	idx := cookieReplyReceiverIndex(msg)
-	p, err := h.peerByIndex(idx)
+	p, err := h.lockPeerByIndex(idx)
 	if err != nil {
 		return Result{}, err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.removed {
-		return Result{}, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
-	}
 	if err := p.cookies.consumeReply(msg, now); err != nil {
 		return Result{}, err
 	}
 	return Result{Kind: CookieConsumed, Peer: p.public}, nil
+}
+
+// lockPeerByIndex returns the live peer owning idx with its lock held; the
+// caller unlocks it.
+func (h *Handshaker) lockPeerByIndex(idx uint32) (*peer, error) {
+	p, err := h.peerByIndex(idx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.removed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %#x belongs to a removed peer", ErrUnknownIndex, idx)
+	}
+	return p, nil
 }
 
 func (h *Handshaker) peerByIndex(idx uint32) (*peer, error) {
