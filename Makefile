@@ -29,7 +29,7 @@ test: lint
 
 # Unit tests that need neither root nor BPF.
 test-unit:
-	$(GO) test -count=1 ./config/... ./handshake/... ./keystore/...
+	$(GO) test -count=1 ./config/... ./handshake/... ./keystore/... ./timers/... ./daemon/...
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
