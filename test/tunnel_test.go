@@ -59,6 +59,8 @@ func TestWgbpfdPair(t *testing.T) {
 			ping(t, tp.b, tp.innerA, 3)
 			transferTCP(t, tp.a, tp.b, tp.innerB, 16<<20)
 			transferTCP(t, tp.b, tp.a, tp.innerA, 16<<20)
+			transferUDP(t, tp.a, tp.b, tp.innerB, 200)
+			transferUDP(t, tp.b, tp.a, tp.innerA, 200)
 			out := tp.a.MustRun(t, "wg", "show", tp.ifA)
 			for _, want := range []string{"latest handshake", "transfer", tp.keyB.Public().String()} {
 				if !strings.Contains(out, want) {
@@ -119,6 +121,8 @@ func TestInteropWireguardGo(t *testing.T) {
 			}
 			transferTCP(t, tp.a, tp.b, tp.innerB, 16<<20)
 			transferTCP(t, tp.b, tp.a, tp.innerA, 16<<20)
+			transferUDP(t, tp.a, tp.b, tp.innerB, 200)
+			transferUDP(t, tp.b, tp.a, tp.innerA, 200)
 		})
 	}
 }
