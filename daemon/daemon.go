@@ -90,8 +90,6 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload failed; the running configuration is unchanged", "err", err)
 			}
 			_ = sdNotify("READY=1")
-		case err := <-up.fatal:
-			return err
 		}
 	}
 }
@@ -111,13 +109,11 @@ type running struct {
 	metrics *metricsServer
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	fatal   chan error
-	dnsSet  bool
 }
 
 func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Logger) (r *running, err error) {
 	ctx, cancel := context.WithCancel(parent)
-	r = &running{o: o, log: log, cfg: cfg, cancel: cancel, fatal: make(chan error, 1)}
+	r = &running{o: o, log: log, cfg: cfg, cancel: cancel}
 	defer func() {
 		if err != nil {
 			r.teardown()
@@ -189,7 +185,6 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 		if warning != "" {
 			log.Warn(warning)
 		}
-		r.dnsSet = true
 	}
 	if err := r.hooks("PostUp", cfg.Interface.PostUp); err != nil {
 		return r, err
