@@ -203,6 +203,8 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		st->last_rx_ns = now;
 		if (!ct_len)
 			st->rx_keepalives++;
+		else
+			st->last_rx_data_ns = now;
 	}
 	if (!ct_len)
 		return WG_TC_ACT_SHOT; /* keepalive: timestamps only, not a drop */

@@ -89,8 +89,10 @@ struct wg_peer_stats {
 	__u64 tx_bytes;
 	__u64 tx_packets;
 	__u64 rx_keepalives;
-	__u64 last_rx_ns; /* CLOCK_BOOTTIME */
+	__u64 last_rx_ns; /* CLOCK_BOOTTIME, any authenticated packet */
 	__u64 last_tx_ns;
+	__u64 last_rx_data_ns; /* data only: a keepalive must not look like data
+				* to the timers (it would be answered by one) */
 };
 
 struct {

@@ -91,7 +91,7 @@ func (k *dataplaneKernel) PeerStats(id uint32) (peerStats, error) {
 	}
 	ps := peerStats{
 		RxBytes: s.RxBytes, RxPackets: s.RxPackets, TxBytes: s.TxBytes, TxPackets: s.TxPackets,
-		LastRx: s.LastRx, LastTx: s.LastTx, LastRxAny: s.LastRx,
+		LastRx: s.LastRxData, LastTx: s.LastTx, LastRxAny: s.LastRx,
 	}
 	return ps, nil
 }

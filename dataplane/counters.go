@@ -12,8 +12,9 @@ import (
 type PeerStats struct {
 	RxBytes, RxPackets uint64
 	TxBytes, TxPackets uint64
-	RxKeepalives       uint64 // authenticated empty packets (also in RxPackets)
-	LastRx, LastTx     time.Time
+	RxKeepalives       uint64    // authenticated empty packets (also in RxPackets)
+	LastRx, LastTx     time.Time // last authenticated packet received (keepalives too) / sent
+	LastRxData         time.Time // last data packet received (not a keepalive)
 }
 
 // wgPeerStats mirrors struct wg_peer_stats (bpf/peers.h).
@@ -25,6 +26,7 @@ type wgPeerStats struct {
 	RxKeepalives uint64
 	LastRxNs     uint64
 	LastTxNs     uint64
+	LastRxDataNs uint64
 }
 
 // PeerStats reads peer id's counters.
@@ -34,7 +36,7 @@ func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 		return PeerStats{}, fmt.Errorf("counters of peer %d: %w", id, err)
 	}
 	var s PeerStats
-	var lastRx, lastTx uint64
+	var lastRx, lastTx, lastRxData uint64
 	for _, c := range per {
 		s.RxBytes += c.RxBytes
 		s.RxPackets += c.RxPackets
@@ -43,8 +45,9 @@ func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 		s.RxKeepalives += c.RxKeepalives
 		lastRx = max(lastRx, c.LastRxNs)
 		lastTx = max(lastTx, c.LastTxNs)
+		lastRxData = max(lastRxData, c.LastRxDataNs)
 	}
-	s.LastRx, s.LastTx = bootTime(lastRx), bootTime(lastTx)
+	s.LastRx, s.LastTx, s.LastRxData = bootTime(lastRx), bootTime(lastTx), bootTime(lastRxData)
 	return s, nil
 }
 

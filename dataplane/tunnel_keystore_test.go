@@ -55,10 +55,26 @@ func TestTunnelKeystore(t *testing.T) {
 			copy(padded, inner)
 			data := keystore.AppendDataHeader(nil, ks, indexB, first+1)
 			data = keystore.SealPayload(ks, &tn.keyAB, first+1, data, padded)
-			for _, p := range [][]byte{keepalive, data} {
-				if _, err := inject.WriteToUDPAddrPort(p, to); err != nil {
-					t.Fatal(err)
-				}
+			// The keepalive alone first: it counts as a packet received,
+			// but not as data (the daemon's timers must not answer it).
+			// Times come back converted from CLOCK_BOOTTIME, with some
+			// nanoseconds of jitter; the pause makes the gap unmistakable.
+			time.Sleep(20 * time.Millisecond)
+			if _, err := inject.WriteToUDPAddrPort(keepalive, to); err != nil {
+				t.Fatal(err)
+			}
+			mid := before
+			for deadline := time.Now().Add(5 * time.Second); mid.RxKeepalives == before.RxKeepalives && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+				mid, err = b.dp.PeerStats(peerOfA)
+				must(t, err)
+			}
+			if mid.RxKeepalives != before.RxKeepalives+1 || mid.LastRxData.Sub(before.LastRxData).Abs() > time.Millisecond ||
+				mid.LastRx.Sub(before.LastRx) < 10*time.Millisecond {
+				t.Fatalf("after a keepalive B's counters are %+v (before %+v): want a keepalive, a new LastRx and the same LastRxData", mid, before)
+			}
+			if _, err := inject.WriteToUDPAddrPort(data, to); err != nil {
+				t.Fatal(err)
 			}
 			listener.SetReadDeadline(time.Now().Add(5 * time.Second))
 			buf := make([]byte, 2048)
