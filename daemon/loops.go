@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
@@ -161,9 +160,13 @@ func (r *running) reload(path string) error {
 	// Routes follow the file: prefixes it added are routed, the ones it
 	// dropped are no longer (wg syncconf leaves routes alone; a reload that
 	// adds or removes a peer expects its prefixes to follow).
+	kept := make(map[netip.Prefix]bool)
+	for _, p := range allAllowedIPs(cfg) {
+		kept[p] = true
+	}
 	var gone []netip.Prefix
 	for _, p := range allAllowedIPs(r.cfg) {
-		if !slices.Contains(allAllowedIPs(cfg), p) {
+		if !kept[p] {
 			gone = append(gone, p)
 		}
 	}

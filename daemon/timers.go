@@ -116,7 +116,7 @@ func (d *device) observeKernelLocked(p *peer) {
 		p.tm.DataReceived(s.LastRx)
 	}
 	if !s.LastRxAny.IsZero() {
-		p.tm.PacketReceived(s.LastRxAny)
+		p.tm.PacketReceived(s.LastRxAny) // keepalives: proof of life, not data
 	}
 }
 
@@ -175,10 +175,10 @@ func (d *device) handleEvent(ev kernelEvent) {
 	case evHandshakeNeeded:
 		d.wantHandshakeLocked(p, now)
 	case evRekeyNeeded:
-		// Time-based rekeys come from the timers' own rule; the kernel's
-		// event adds the message count, which only it knows.
-		p.tm.SendCounter(now, keystore.RekeyAfterMessages+1)
-		d.runTimersLocked(p, now)
+		// The kernel's keypair is past REKEY_AFTER_MESSAGES or its age
+		// limit (it alone knows the send counter); the timers space the
+		// initiation like any other.
+		d.wantHandshakeLocked(p, now)
 	case evKeypairConfirmed:
 		if d.store.Confirm(ev.LocalIndex) {
 			d.timerConfirmed(p, now)

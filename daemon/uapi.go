@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net/netip"
 	"slices"
 	"syscall"
 
@@ -105,10 +104,3 @@ func (u uapiDevice) Set(req *uapi.SetRequest) error {
 }
 
 func keyID(p *peer) keystore.PeerID { return keystore.PeerID(p.id) }
-
-func endpointString(ap netip.AddrPort) string {
-	if !ap.IsValid() {
-		return ""
-	}
-	return ap.String()
-}

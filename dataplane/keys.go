@@ -18,8 +18,8 @@ import (
 
 // Transport suites, as stored in wg_session.suite (bpf/common.h).
 const (
-	SuiteChaCha20Poly1305 = 1
-	SuiteAESCBC           = 2
+	SuiteChaCha20Poly1305 = uint8(keystore.SuiteChaCha20Poly1305)
+	SuiteAESCBC           = uint8(keystore.SuiteAESCBC)
 )
 
 // SessionKeys is one keypair as the handshake hands it to the data plane.

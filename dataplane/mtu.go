@@ -1,5 +1,7 @@
 package dataplane
 
+import "github.com/wgbpfd/wgbpfd/keystore"
+
 // MTU, overhead and padding, for both suites.
 //
 // A data message on the wire is
@@ -58,11 +60,7 @@ func Overhead(outerIPv6 bool) int {
 // PaddedLen is the encrypted length of an inner packet of n bytes under
 // suite with the given MTU.
 func PaddedLen(suite uint8, n, mtu int) int {
-	p := (n + 15) &^ 15
-	if suite == SuiteChaCha20Poly1305 && p > mtu && n <= mtu {
-		p = mtu
-	}
-	return p
+	return keystore.PaddedLen(keystore.Suite(suite), n, mtu)
 }
 
 // OuterLen is the length of the outer IP packet carrying n inner bytes.

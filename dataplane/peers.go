@@ -133,8 +133,10 @@ func (d *Dataplane) SetPeerSessions(id, current, previous, next uint32) error {
 	})
 }
 
-// DeletePeer removes peer id, its counters and its AllowedIPs. Its
-// keypairs stay until RemoveSession.
+// DeletePeer removes peer id and its counters. Its AllowedIPs are the
+// caller's to remove (RemoveAllowedIP): the caller knows them, and finding
+// them here would scan both tries for every peer removed. Its keypairs stay
+// until RemoveSession.
 func (d *Dataplane) DeletePeer(id uint32) error {
 	var errs []error
 	if err := d.objs.Peers.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -142,11 +144,6 @@ func (d *Dataplane) DeletePeer(id uint32) error {
 	}
 	if err := d.objs.PeerStats.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("deleting counters of peer %d: %w", id, err))
-	}
-	prefixes, err := d.AllowedIPs(id)
-	errs = append(errs, err)
-	for _, p := range prefixes {
-		errs = append(errs, d.RemoveAllowedIP(p))
 	}
 	return errors.Join(errs...)
 }
