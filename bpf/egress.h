@@ -13,8 +13,9 @@
  * time, on the CPU that RPS on hop1 picks from the inner flow's hash (flows
  * encrypt in parallel instead of all on the sending CPU; small packets stay
  * on the sending CPU): takes a counter, pads, seals, writes outer IP/UDP
- * and the data header, and hands the packet to bpf_redirect_neigh after a
- * FIB lookup that picks the underlay device, next hop and source address. */
+ * and the data header, and after a FIB lookup that picks the underlay
+ * device, next hop, source address and MACs, transmits a clone of the
+ * packet (see the end of wg_hop_encrypt for why a clone). */
 #pragma once
 
 #include "common.h"
@@ -127,7 +128,9 @@ static __always_inline __u32 wg_padded_len(__u32 suite, __u32 len, __u32 mtu)
 	return padded;
 }
 
-/* Route to the endpoint: fills *fib (egress ifindex, next hop, source). */
+/* Route to the endpoint: fills *fib (egress ifindex, next hop, source and,
+ * once the neighbour is resolved, the MACs: BPF_FIB_LKUP_RET_NO_NEIGH
+ * otherwise). */
 static __always_inline long wg_route(struct __sk_buff *skb, struct wg_ifconfig *cfg,
 				     const struct wg_endpoint *ep, __u32 outer_len,
 				     struct bpf_fib_lookup *fib)
@@ -145,7 +148,7 @@ static __always_inline long wg_route(struct __sk_buff *skb, struct wg_ifconfig *
 	/* Input "mark" shares its bytes with the output smac. */
 	__builtin_memcpy(fib->smac, &cfg->fwmark, 4);
 	return bpf_fib_lookup(skb, fib, sizeof(*fib),
-			      BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH |
+			      BPF_FIB_LOOKUP_SRC |
 			      WG_FIB_LOOKUP_MARK);
 }
 
@@ -235,7 +238,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	rc = wg_route(skb, cfg, &w->ep, outer_len, &w->fib);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		goto too_big;
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		goto no_route;
 
 	/* Plaintext into scratch, zero padding, seal in place. */
@@ -347,6 +350,22 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	}
 
 	skb->mark = cfg->fwmark;
+	/* Send a clone and consume the original: the clone belongs to no
+	 * socket, and freeing the original gives the sending TCP socket back
+	 * its TCP-small-queues credit now, as a NIC's transmit completion
+	 * would. Otherwise the credit is held until the packet is freed
+	 * wherever it ends: over a veth underlay, after the peer has decrypted
+	 * it, which capped one stream at about 1 ms of pacing rate in flight
+	 * and left both CPUs half idle. Without a resolved neighbour (the
+	 * first packets) bpf_redirect_neigh resolves it. */
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (bpf_skb_store_bytes(skb, 0, w->fib.dmac, 6, 0) ||
+		    bpf_skb_store_bytes(skb, 6, w->fib.smac, 6, 0))
+			goto malformed;
+		if (bpf_clone_redirect(skb, w->fib.ifindex, 0) >= 0)
+			return WG_TC_ACT_STOLEN; /* consumed, not dropped */
+		/* No clone (out of memory): send the original instead. */
+	}
 	w->nh.nh_family = w->fib.family;
 	if (w->fib.family == WG_AF_INET)
 		w->nh.ipv4_nh = w->fib.ipv4_dst;

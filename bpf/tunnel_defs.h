@@ -20,6 +20,7 @@
 /* tc verdicts (linux/pkt_cls.h) and tcx's "run the next program". */
 #define WG_TC_ACT_OK 0
 #define WG_TC_ACT_SHOT 2
+#define WG_TC_ACT_STOLEN 4
 #define WG_TC_ACT_REDIRECT 7
 #define WG_TCX_NEXT (-1)
 
