@@ -264,7 +264,7 @@ func writeHow(b *strings.Builder, results []*result, o options) {
 		"all configurations set up side by side beforehand. ", o.rounds)
 	fmt.Fprintf(b, "iperf3 -J from the first namespace to a server in the second (TCP: receiver's rate; UDP: -u -l 64 -b 0, "+
 		"packets sent minus the receiver's lost count). ping -i %v, RTT from every reply; under load a 1-stream iperf3 runs in the same direction. "+
-		"CPU: busy jiffies (user+nice+system+irq+softirq) of the whole machine from /proc/stat across the iperf3 run, per GB received; "+
+		"CPU: busy time of the whole machine across the iperf3 run (CPUs × wall time minus idle, iowait and steal from /proc/stat: the per-state fields are tick samples that miss softirq run from idle), per GB received; "+
 		"both namespaces, all processes and softirq, plus whatever else the machine ran (see the idle baseline). "+
 		"Handshakes: a responder with %d peers; %d of them initiate from distinct source addresses in the other namespace (Go, package handshake), "+
 		"initiations made in advance (with mac2 after a priming round got cookies) and sent at a fixed rate for %v; the rate is responses received "+
