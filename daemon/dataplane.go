@@ -98,6 +98,8 @@ func (k *dataplaneKernel) PeerStats(id uint32) (peerStats, error) {
 
 func (k *dataplaneKernel) Drops() (map[string]uint64, error) { return k.dp.Drops() }
 
+func (k *dataplaneKernel) QueueDrops() (map[string]uint64, error) { return k.dp.QueueDrops() }
+
 // readEvents delivers the data plane's events until ctx ends.
 func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) {
 	for {

@@ -51,6 +51,7 @@ type device struct {
 	loadDetect handshake.LoadDetector
 
 	dropsLogged   map[string]uint64 // data plane drops at the last log line
+	queuesLogged  map[string]uint64 // kernel queue drops at the last log line
 	dropsLoggedAt time.Time
 	stats         deviceStats
 }

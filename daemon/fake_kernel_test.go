@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"sync"
 )
@@ -15,6 +16,8 @@ type fakeKernel struct {
 	peers    map[uint32]fakePeer
 	allowed  map[netip.Prefix]uint32
 	stats    map[uint32]peerStats
+	drops    map[string]uint64 // what Drops reports
+	queues   map[string]uint64 // what QueueDrops reports
 }
 
 type fakePeer struct {
@@ -107,7 +110,17 @@ func (k *fakeKernel) PeerStats(id uint32) (peerStats, error) {
 	return k.stats[id], nil
 }
 
-func (k *fakeKernel) Drops() (map[string]uint64, error) { return map[string]uint64{}, nil }
+func (k *fakeKernel) Drops() (map[string]uint64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.drops), nil
+}
+
+func (k *fakeKernel) QueueDrops() (map[string]uint64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.queues), nil
+}
 
 func (k *fakeKernel) peer(id uint32) fakePeer {
 	k.mu.Lock()

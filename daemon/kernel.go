@@ -25,6 +25,9 @@ type kernel interface {
 	// Observations.
 	PeerStats(id uint32) (peerStats, error)
 	Drops() (map[string]uint64, error)
+	// QueueDrops counts packets the kernel dropped in the queues between
+	// the data plane's programs (full backlogs: congestion), by queue.
+	QueueDrops() (map[string]uint64, error)
 }
 
 // kernelSession is one keypair as the data plane takes it.

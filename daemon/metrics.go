@@ -11,7 +11,8 @@ import (
 
 // metricsServer serves Prometheus text-format metrics: per peer rx/tx
 // bytes, last handshake and endpoint changes; data plane drops by reason;
-// handshakes by outcome; the slow path by outcome.
+// kernel queue drops by queue; handshakes by outcome; the slow path by
+// outcome.
 type metricsServer struct {
 	srv *http.Server
 	l   net.Listener
@@ -70,6 +71,10 @@ func (d *device) metricsText() []byte {
 	help("wgbpfd_dataplane_drops_total", "counter", "Packets the data plane dropped, by reason.")
 	if drops, err := d.k.Drops(); err == nil {
 		writeSorted(&b, "wgbpfd_dataplane_drops_total", d.name, "reason", drops)
+	}
+	help("wgbpfd_queue_drops_total", "counter", "Packets the kernel dropped because a queue between the data plane's programs was full (encrypt, decrypt, deliver): congestion, to which TCP reacts as to a full router queue.")
+	if drops, err := d.k.QueueDrops(); err == nil {
+		writeSorted(&b, "wgbpfd_queue_drops_total", d.name, "queue", drops)
 	}
 	help("wgbpfd_handshakes_total", "counter", "Handshake messages handled by the daemon, by outcome.")
 	writeSorted(&b, "wgbpfd_handshakes_total", d.name, "outcome", d.stats.handshakes)

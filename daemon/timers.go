@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"sort"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/keystore"
@@ -80,26 +81,42 @@ func (d *device) tick() {
 // interval at most, with what changed since the last one.
 const dropLogInterval = 10 * time.Second
 
-// logDropsLocked logs the data plane's drops by reason when they grew.
+// logDropsLocked logs the data plane's drops by reason when they grew, and
+// the kernel's queue drops by queue (congestion, hence only at info).
 func (d *device) logDropsLocked(now time.Time) {
 	if now.Sub(d.dropsLoggedAt) < dropLogInterval {
 		return
 	}
-	drops, err := d.k.Drops()
-	if err != nil {
-		return
+	d.dropsLoggedAt = now
+	if drops, err := d.k.Drops(); err == nil {
+		if attrs := grown(d.dropsLogged, drops); len(attrs) > 0 {
+			d.log.Warn("data plane dropped packets (since the last report, by reason)", attrs...)
+		}
+		d.dropsLogged = drops
 	}
-	var attrs []any
-	for reason, n := range drops {
-		if n > d.dropsLogged[reason] {
-			attrs = append(attrs, reason, n-d.dropsLogged[reason])
+	if drops, err := d.k.QueueDrops(); err == nil {
+		if attrs := grown(d.queuesLogged, drops); len(attrs) > 0 {
+			d.log.Info("kernel queues between the data plane's programs were full and dropped packets (since the last report, by queue)", attrs...)
+		}
+		d.queuesLogged = drops
+	}
+}
+
+// grown lists, by sorted name, the counters of now that grew since before,
+// as slog attributes (name, increase).
+func grown(before, now map[string]uint64) []any {
+	names := make([]string, 0, len(now))
+	for name, n := range now {
+		if n > before[name] {
+			names = append(names, name)
 		}
 	}
-	d.dropsLogged = drops
-	d.dropsLoggedAt = now
-	if len(attrs) > 0 {
-		d.log.Warn("data plane dropped packets (since the last report, by reason)", attrs...)
+	sort.Strings(names)
+	attrs := make([]any, 0, 2*len(names))
+	for _, name := range names {
+		attrs = append(attrs, name, now[name]-before[name])
 	}
+	return attrs
 }
 
 // observeKernelLocked reports the data plane's per-peer timestamps; the

@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -124,6 +125,11 @@ func TestAttackReplayTamper(t *testing.T) {
 	_, before := wgDump(t, l.b.ns, l.b.ifname)
 	m0 := scrapeMetrics(t, l.b.ns, victimMetrics)
 	drops := func(m metrics, reason string) float64 { return m.get("wgbpfd_dataplane_drops_total", "reason", reason) }
+	for _, q := range []string{"encrypt", "decrypt", "deliver"} { // read from the kernel's links
+		if _, ok := m0[fmt.Sprintf("wgbpfd_queue_drops_total{interface=%q,queue=%q}", l.b.ifname, q)]; !ok {
+			t.Errorf("metrics lack the %s queue's drops: %v", q, m0)
+		}
+	}
 
 	// Replays, from the attacker's own address.
 	var replays [][]byte
