@@ -119,6 +119,20 @@ func run(o options) error {
 	idle := idleCPU(3 * time.Second)
 	logf("idle baseline: %.3f CPU-seconds per second", idle)
 
+	// The cipher limits of issue #7's targets, measured in this run and
+	// while the machine is quiet, before any namespaces exist.
+	var limits *cipherLimits
+	if selected(o, kindWgbpfd) {
+		logf("== crypto benchmark: BPF cipher cost per %d-byte packet", cipherPacket)
+		limits = measureCipherLimits()
+		if limits.err != nil {
+			logf("%v", limits.err)
+		} else {
+			logf("crypto benchmark: chacha20poly1305 seal %.0f + open %.0f ns → %.2f Gbit/s on %d cores; bare cbc(aes) encrypt %.0f + decrypt %.0f ns → %.2f Gbit/s",
+				limits.chachaSeal, limits.chachaOpen, limits.chachaGbps(), limits.cores, limits.cbcEnc, limits.cbcDec, limits.cbcGbps())
+		}
+	}
+
 	results := measureTraffic(o, b, idle)
 
 	if !o.noScale {
@@ -142,7 +156,7 @@ func run(o options) error {
 		}
 	}
 
-	md := report(results, o, idle, began, time.Since(began))
+	md := report(results, limits, o, idle, began, time.Since(began))
 	fmt.Println(md)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
@@ -159,7 +173,20 @@ func run(o options) error {
 			return fmt.Errorf("some measurements failed (see the table)")
 		}
 	}
+	if limits != nil && limits.err != nil {
+		return fmt.Errorf("the crypto benchmark failed (see the targets)")
+	}
 	return nil
+}
+
+// selected reports whether -only leaves a configuration of kind k.
+func selected(o options, k kind) bool {
+	for _, t := range allTargets {
+		if t.kind == k && (len(o.only) == 0 || slices.Contains(o.only, t.key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // measureTraffic sets every configuration up side by side, then runs

@@ -64,7 +64,7 @@ func f3(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 
-func report(results []*result, o options, idle float64, began time.Time, took time.Duration) string {
+func report(results []*result, limits *cipherLimits, o options, idle float64, began time.Time, took time.Duration) string {
 	var b strings.Builder
 	cpu, cores, kernel := machine()
 	fmt.Fprintf(&b, "# wgbpfd benchmark\n\n")
@@ -184,6 +184,7 @@ func report(results []*result, o options, idle float64, began time.Time, took ti
 
 	// Ratios.
 	writeRatios(&b, results, o, baseVeth, baseGo)
+	writeTargets(&b, results, limits, baseVeth, baseGo)
 	writeHow(&b, results, o)
 	return b.String()
 }
@@ -269,7 +270,10 @@ func writeHow(b *strings.Builder, results []*result, o options) {
 		"Handshakes: a responder with %d peers; %d of them initiate from distinct source addresses in the other namespace (Go, package handshake), "+
 		"initiations made in advance (with mac2 after a priming round got cookies) and sent at a fixed rate for %v; the rate is responses received "+
 		"after the first 1/8 of the flood. Start-up: wgbpfd -c FILE with the peers in FILE; wireguard-go -f, wg setconf, ip addr, ip link up; "+
-		"both until `wg show IF listen-port` answers. RSS: VmRSS/VmHWM from /proc.\n", o.interval, o.peers, o.floodIDs, o.hsDur)
+		"both until `wg show IF listen-port` answers. RSS: VmRSS/VmHWM from /proc. "+
+		"Cipher limits (targets): package dataplane's crypto benchmark (go test -bench Crypto, 20000 packets of %d B each through BPF_PROG_TEST_RUN, ns per packet as the kernel times them) "+
+		"run once before the traffic tests; the limit is every core encrypting and decrypting full packets and nothing else, cores ÷ (encrypt + decrypt ns) × %d B.\n",
+		o.interval, o.peers, o.floodIDs, o.hsDur, cipherPacket, cipherPacket)
 
 	fmt.Fprintf(b, "\nEvery round (busy = machine CPU-s/s in the second before the round, our daemons idle):\n\n")
 	fmt.Fprintf(b, "| configuration | round | busy | TCP 1 / 4 Gbit/s | CPU s/GB 1 / 4 | UDP kpps delivered (sent) | ping idle mean / p99 ms | ping loaded mean / p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -322,4 +326,166 @@ func oneLine(s string) string {
 		s = s[:400] + "…"
 	}
 	return s
+}
+
+// targetPart is one number of a target row: a ratio, or a share of a
+// limit, with whether both sides of it were measured.
+type targetPart struct {
+	v        float64
+	measured bool
+	atLeast  bool // a lower bound: the handshake flood's sender was the limit
+}
+
+// part divides two measurements; a missing side, or a denominator that
+// cannot be divided by (no added RTT at all), leaves it unmeasured.
+func part(n, d float64, okN, okD bool) targetPart {
+	v := n / d
+	return targetPart{v: v, measured: okN && okD && d > 0 && !math.IsNaN(v) && !math.IsInf(v, 0)}
+}
+
+// writeTargets checks issue #7's targets. They are ratios within this run
+// because the machine is shared: absolute numbers move from run to run,
+// the configurations measured side by side move together.
+func writeTargets(b *strings.Builder, results []*result, limits *cipherLimits, baseVeth, baseGo *result) {
+	fmt.Fprintf(b, "\n## Targets (issue #7), as ratios within this run\n\n| target | result | met |\n|---|---|---|\n")
+	chacha := find(results, kindWgbpfd, "chacha20poly1305")
+	aes := find(results, kindWgbpfd, "aes-cbc")
+	suites := []*result{chacha, aes}
+	anyMissing := false
+
+	// row writes one target: its parts joined by " / ", met when every
+	// part passes. One failing part is enough for "no", even if another
+	// part is missing.
+	row := func(text string, format func(float64) string, pass func(float64) bool, missing string, parts ...targetPart) {
+		var vs []string
+		failed, unmeasured, bounded := false, false, false
+		for _, p := range parts {
+			if !p.measured {
+				vs = append(vs, missing)
+				unmeasured, anyMissing = true, true
+				continue
+			}
+			v := format(p.v)
+			if p.atLeast {
+				v = "≥ " + v
+			}
+			vs = append(vs, v)
+			// A lower bound that passes passes; one that fails says nothing.
+			if !pass(p.v) && !p.atLeast {
+				failed = true
+			} else if !pass(p.v) {
+				bounded = true
+			}
+		}
+		met := "yes"
+		switch {
+		case failed:
+			met = "**no**"
+		case unmeasured:
+			met = "not measured"
+		case bounded:
+			met = "not measured (flood sender-bound)"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", text, strings.Join(vs, " / "), met)
+	}
+	times := func(v float64) string { return f2(v) + "×" }
+	percent := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	atLeast := func(min float64) func(float64) bool { return func(v float64) bool { return v >= min } }
+	atMost := func(max float64) func(float64) bool { return func(v float64) bool { return v <= max } }
+
+	// vsGo is each suite's value over wireguard-go's.
+	vsGo := func(get func(r *result) (float64, bool)) []targetPart {
+		var ps []targetPart
+		for _, r := range suites {
+			n, okN := value(r, get)
+			d, okD := value(baseGo, get)
+			ps = append(ps, part(n, d, okN, okD))
+		}
+		return ps
+	}
+	field := func(f func(r *result) float64) func(r *result) (float64, bool) {
+		return func(r *result) (float64, bool) { return f(r), true }
+	}
+	addedRTT := func(f func(r *result) float64) func(r *result) (float64, bool) {
+		return func(r *result) (float64, bool) {
+			if baseVeth == nil {
+				return 0, false
+			}
+			return f(r) - f(baseVeth), true
+		}
+	}
+
+	row("small packets: UDP 64 B packets/s delivered ≥ 2× wireguard-go's (chacha20poly1305 / aes-cbc)", times, atLeast(2), "—",
+		vsGo(field(func(r *result) float64 { return r.udpPPS }))...)
+	row("added RTT idle (tunnel − plain veth, mean) ≤ ⅓ of wireguard-go's (chacha20poly1305 / aes-cbc)", times, atMost(1.0/3), "—",
+		vsGo(addedRTT(func(r *result) float64 { return r.pingIdle.mean }))...)
+	row("added RTT under load (tunnel − plain veth, mean) ≤ ⅓ of wireguard-go's (chacha20poly1305 / aes-cbc)", times, atMost(1.0/3), "—",
+		vsGo(addedRTT(func(r *result) float64 { return r.pingLoad.mean }))...)
+
+	tcp1 := field(func(r *result) float64 { return r.tcp1.gbps })
+	tcp4 := field(func(r *result) float64 { return r.tcp4.gbps })
+	var tcp []targetPart
+	for _, get := range []func(*result) (float64, bool){tcp1, tcp4} {
+		n, okN := value(chacha, get)
+		d, okD := value(baseGo, get)
+		tcp = append(tcp, part(n, d, okN, okD))
+	}
+	row("chacha20poly1305 TCP ≥ 1.0× wireguard-go (1 / 4 streams)", times, atLeast(1), "—", tcp...)
+
+	// The limits: TCP over the cipher limit at 1 and 4 streams.
+	missing := "—"
+	if limits != nil && limits.err != nil {
+		missing = "—¹"
+	}
+	ofLimit := func(r *result, enc, dec float64) []targetPart {
+		ok := limits != nil && limits.err == nil
+		var lim float64
+		if ok {
+			lim = limits.limitGbps(enc, dec)
+		}
+		var ps []targetPart
+		for _, get := range []func(*result) (float64, bool){tcp1, tcp4} {
+			n, okN := value(r, get)
+			ps = append(ps, part(n, lim, okN, ok))
+		}
+		return ps
+	}
+	formula := func(enc, dec float64) string {
+		if limits == nil || limits.err != nil {
+			return fmt.Sprintf("cores ÷ (encrypt + decrypt ns) × %d B", cipherPacket)
+		}
+		return fmt.Sprintf("%d cores ÷ (%.0f + %.0f ns) × %d B = %s Gbit/s", limits.cores, enc, dec, cipherPacket, f2(limits.limitGbps(enc, dec)))
+	}
+	var l cipherLimits
+	if limits != nil {
+		l = *limits
+	}
+	row(fmt.Sprintf("chacha20poly1305 TCP ≥ 80%% of the BPF cipher limit, seal + open: %s (1 / 4 streams)", formula(l.chachaSeal, l.chachaOpen)),
+		percent, atLeast(0.8), missing, ofLimit(chacha, l.chachaSeal, l.chachaOpen)...)
+	row(fmt.Sprintf("aes-cbc TCP ≥ 85%% of the bare cbc(aes) limit, encrypt + decrypt: %s (1 / 4 streams)", formula(l.cbcEnc, l.cbcDec)),
+		percent, atLeast(0.85), missing, ofLimit(aes, l.cbcEnc, l.cbcDec)...)
+
+	hs := vsGo(func(r *result) (float64, bool) { return sc(r, func(s *scaleResult) float64 { return s.hs.perSec }) })
+	for i, r := range suites {
+		// A sender-bound wgbpfd could have done more: its ratio is a floor.
+		if r != nil && r.scale != nil && r.scale.hs.saturated {
+			hs[i].atLeast = true
+		}
+	}
+	row("handshakes/s completed under the flood ≥ wireguard-go's (chacha20poly1305 / aes-cbc)", times, atLeast(1), "—", hs...)
+
+	if anyMissing {
+		fmt.Fprintf(b, "\n— is not measured: the configuration failed, or -only or -no-scale left it out.\n")
+	}
+	if limits != nil && limits.err != nil {
+		fmt.Fprintf(b, "\n¹ The crypto benchmark failed, so there is no cipher limit: %s\n", oneLine(strings.TrimSpace(limits.err.Error())))
+	}
+}
+
+// value is get(r), or false when r was not measured.
+func value(r *result, get func(r *result) (float64, bool)) (float64, bool) {
+	if r == nil {
+		return 0, false
+	}
+	return get(r)
 }

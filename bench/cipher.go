@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// cipherPacket is the payload length the cipher limits are taken at: a
+// full-size packet of the 1420-byte tunnel MTU.
+const cipherPacket = 1420
+
+// cipherBench selects the four rows of package dataplane's BenchmarkCrypto
+// that issue #7's cipher limits come from. go test matches -bench one
+// slash-separated level at a time (a top-level | separates alternatives),
+// so each level is anchored on its own: `seal` alone would also match
+// seal-nounwrap, and one regexp spanning the slashes matches nothing.
+const cipherBench = `^BenchmarkCrypto$/^chacha20poly1305$/^(seal|open)$/^bpf$/^1420$` +
+	`|^BenchmarkCrypto$/^bare-cbc\(aes\)$/^(encrypt|decrypt)$/^bpf_crypto$/^1420$`
+
+// cipherLimits are the per-packet costs of the BPF ciphers measured in this
+// run, and what they allow: every core doing nothing but encrypting one
+// packet and decrypting it on the other side.
+type cipherLimits struct {
+	cores      int
+	chachaSeal float64 // ns/pkt, wgbpfd's chacha20poly1305 suite in BPF
+	chachaOpen float64
+	cbcEnc     float64 // ns/pkt, the bare bpf_crypto cbc(aes) cipher
+	cbcDec     float64
+	err        error
+}
+
+// limitGbps is issue #7's limit: cores ÷ (encrypt + decrypt ns) packets
+// per second, of cipherPacket bytes each.
+func (c *cipherLimits) limitGbps(enc, dec float64) float64 {
+	return float64(c.cores) / ((enc + dec) * 1e-9) * cipherPacket * 8 / 1e9
+}
+
+func (c *cipherLimits) chachaGbps() float64 { return c.limitGbps(c.chachaSeal, c.chachaOpen) }
+func (c *cipherLimits) cbcGbps() float64    { return c.limitGbps(c.cbcEnc, c.cbcDec) }
+
+// measureCipherLimits runs the BPF crypto benchmark of package dataplane
+// from the module root. It runs on a quiet machine, before the traffic
+// tests; a failure is kept in err so that the rest of the bench still runs.
+func measureCipherLimits() *cipherLimits {
+	c := &cipherLimits{cores: runtime.NumCPU()}
+	c.err = runScope("crypto benchmark", func(s *scope) {
+		root, err := moduleRoot()
+		if err != nil {
+			s.Fatal(err)
+		}
+		cmd := exec.Command("go", "test", "./dataplane", "-run", "^$", "-bench", cipherBench,
+			"-benchtime", "20000x", "-count", "1")
+		cmd.Dir = root
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := output(s, "go test -bench Crypto", cmd)
+		if err != nil {
+			s.Fatalf("go test -bench: %v: %s", err, tail(string(out)+stderr.String()))
+		}
+		if err := c.parse(string(out)); err != nil {
+			s.Fatalf("%v: %s", err, tail(string(out)+stderr.String()))
+		}
+	})
+	return c
+}
+
+// cpuSuffix is the -GOMAXPROCS suffix go test appends to benchmark names.
+var cpuSuffix = regexp.MustCompile(`-\d+$`)
+
+// parse takes ns/pkt (the kernel's own timing of BPF_PROG_TEST_RUN, which the
+// benchmark's MB/s comes from) of the four benchmarks from go test's output. A missing
+// one is an error: a skipped benchmark (not root outside CI) prints no row.
+func (c *cipherLimits) parse(out string) error {
+	want := map[string]*float64{
+		"BenchmarkCrypto/chacha20poly1305/seal/bpf/1420":        &c.chachaSeal,
+		"BenchmarkCrypto/chacha20poly1305/open/bpf/1420":        &c.chachaOpen,
+		"BenchmarkCrypto/bare-cbc(aes)/encrypt/bpf_crypto/1420": &c.cbcEnc,
+		"BenchmarkCrypto/bare-cbc(aes)/decrypt/bpf_crypto/1420": &c.cbcDec,
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			continue
+		}
+		dst := want[cpuSuffix.ReplaceAllString(f[0], "")]
+		if dst == nil {
+			continue
+		}
+		// name, iterations, then value-unit pairs.
+		for i := 2; i+1 < len(f); i += 2 {
+			if f[i+1] != "ns/pkt" {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil || v <= 0 {
+				return fmt.Errorf("bad ns/pkt in %q", l)
+			}
+			*dst = v
+		}
+	}
+	var missing []string
+	for name, dst := range want {
+		if *dst == 0 {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("no ns/pkt for %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
