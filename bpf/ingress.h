@@ -52,6 +52,52 @@ static __always_inline int wg_rx_handoff(struct __sk_buff *skb, struct wg_ifconf
 	return bpf_redirect(cfg->fib_ifindex, 0);
 }
 
+/* Small data messages stay on the CPU that received them (WG_HANDOFF_MIN),
+ * unless they arrive as a flood: WG_FLOOD_RUN of them in a row on this CPU,
+ * each within WG_FLOOD_GAP_NS of the one before. The receiving CPU is then
+ * busy anyway, and decrypting even 64 bytes (1.3 µs with ChaCha20-Poly1305,
+ * 3.6 µs with aes-cbc) costs more than the hand-off. A ping, or the ACKs of
+ * a transfer, never make such a run, so idle round trips keep the short
+ * path. Measured with 64-byte UDP through iperf3: aes-cbc 50 → 74-90 k
+ * packets/s delivered when every packet was handed off, with idle pings
+ * going from 0.08-0.10 to 0.19-0.27 ms, which this rule avoids. */
+#define WG_FLOOD_GAP_NS 50000ULL
+#define WG_FLOOD_RUN 16
+
+struct wg_rx_pace {
+	__u64 last_ns; /* the last small data message on this CPU */
+	__u64 run;     /* how many in a row came within WG_FLOOD_GAP_NS */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wg_rx_pace);
+} rx_pace SEC(".maps");
+
+/* Counts one small data message on this CPU; true while they flood in. A
+ * function of its own: wg_underlay_ingress has no stack to spare. */
+static __noinline int wg_small_flood(void)
+{
+	struct wg_rx_pace *p;
+	__u32 zero = 0;
+	__u64 now;
+
+	p = bpf_map_lookup_elem(&rx_pace, &zero);
+	if (!p)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - p->last_ns < WG_FLOOD_GAP_NS) {
+		if (p->run < WG_FLOOD_RUN)
+			p->run++;
+	} else {
+		p->run = 0;
+	}
+	p->last_ns = now;
+	return p->run >= WG_FLOOD_RUN;
+}
+
 SEC("tc")
 int wg_underlay_ingress(struct __sk_buff *skb)
 {
@@ -121,7 +167,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	if (!s)
 		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
 	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
-	    cfg->rx_cpus <= WG_RX_MAX_CPUS && plen >= WG_HANDOFF_MIN)
+	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood()))
 		return wg_rx_handoff(skb, cfg, idx);
 
 	if ((dh.type == WG_MSG_DATA_AESCBC) != (s->suite == WG_SUITE_AESCBC)) {

@@ -38,7 +38,8 @@ static __always_inline struct wg_ifconfig *wg_ifconfig(void)
  * hash h to cpus[(h * n) >> 32]; CPU ids are taken as map positions, exact
  * when the online CPUs are 0..n-1. Packets smaller than WG_HANDOFF_MIN stay
  * on their CPU: the hand-off (a veth pass and an inter-processor wake-up)
- * costs more than their crypto and would add to every round trip. */
+ * costs more than their crypto and would add to every round trip; unless
+ * they flood in (wg_small_flood, ingress.h). */
 #define WG_HANDOFF_MIN 512
 #define WG_RX_MAX_CPUS 8192
 

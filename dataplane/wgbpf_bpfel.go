@@ -47,6 +47,7 @@ const (
 	wgbpfMapKeyWrap            = "key_wrap"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
+	wgbpfMapRxPace             = "rx_pace"
 	wgbpfMapScratch            = "scratch"
 	wgbpfMapSessionKeys        = "session_keys"
 	wgbpfMapSessionTmpl        = "session_tmpl"
@@ -130,6 +131,7 @@ type wgbpfMapSpecs struct {
 	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
 	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
 	Peers       *ebpf.MapSpec `ebpf:"peers"`
+	RxPace      *ebpf.MapSpec `ebpf:"rx_pace"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	SessionKeys *ebpf.MapSpec `ebpf:"session_keys"`
 	SessionTmpl *ebpf.MapSpec `ebpf:"session_tmpl"`
@@ -173,6 +175,7 @@ type wgbpfMaps struct {
 	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
 	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
 	Peers       *ebpf.Map `ebpf:"peers"`
+	RxPace      *ebpf.Map `ebpf:"rx_pace"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	SessionKeys *ebpf.Map `ebpf:"session_keys"`
 	SessionTmpl *ebpf.Map `ebpf:"session_tmpl"`
@@ -192,6 +195,7 @@ func (m *wgbpfMaps) Close() error {
 		m.KeyWrap,
 		m.PeerStats,
 		m.Peers,
+		m.RxPace,
 		m.Scratch,
 		m.SessionKeys,
 		m.SessionTmpl,
