@@ -356,7 +356,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	 * would. Otherwise the credit is held until the packet is freed
 	 * wherever it ends: over a veth underlay, after the peer has decrypted
 	 * it, which capped one stream at about 1 ms of pacing rate in flight
-	 * and left both CPUs half idle. A packet of no local socket
+	 * and left the CPUs about 40% idle. A packet of no local socket
 	 * (forwarded) needs no clone, and without a resolved neighbour (the
 	 * first packets) bpf_redirect_neigh resolves it. */
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk) {
