@@ -72,7 +72,7 @@ func (d *device) metricsText() []byte {
 	if drops, err := d.k.Drops(); err == nil {
 		writeSorted(&b, "wgbpfd_dataplane_drops_total", d.name, "reason", drops)
 	}
-	help("wgbpfd_queue_drops_total", "counter", "Packets the kernel dropped because a queue between the data plane's programs was full (encrypt, decrypt, deliver): congestion, to which TCP reacts as to a full router queue.")
+	help("wgbpfd_queue_drops_total", "counter", "Packets the kernel dropped entering a queue between the data plane's programs (encrypt, decrypt, deliver): a full backlog, which is congestion (TCP backs off as at a full router queue), or a link that is down.")
 	if drops, err := d.k.QueueDrops(); err == nil {
 		writeSorted(&b, "wgbpfd_queue_drops_total", d.name, "queue", drops)
 	}
