@@ -173,6 +173,38 @@ struct {
 	__type(value, struct wg_hop_work);
 } hop_work SEC(".maps");
 
+/* How often, per CPU, an encrypted packet goes through bpf_redirect_neigh
+ * even when it could leave as a clone: the clone path writes the MACs that
+ * bpf_fib_lookup returns, which bypasses the neighbour state machine, and a
+ * STALE entry (still "valid" to the lookup) is re-checked only when a packet
+ * is sent through it. Without that, a next hop whose MAC changed would stay
+ * unreachable until the daemon's own UDP traffic happened to refresh it. */
+#define WG_NEIGH_REFRESH_NS 1000000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64); /* when this CPU last used bpf_redirect_neigh */
+} neigh_pace SEC(".maps");
+
+/* True at most once per WG_NEIGH_REFRESH_NS on this CPU. A function of its
+ * own: wg_hop_encrypt's frame is close to the limit already. */
+static __noinline int wg_neigh_refresh_due(void)
+{
+	__u32 zero = 0;
+	__u64 *last, now;
+
+	last = bpf_map_lookup_elem(&neigh_pace, &zero);
+	if (!last)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (now - *last < WG_NEIGH_REFRESH_NS)
+		return 0;
+	*last = now;
+	return 1;
+}
+
 SEC("tc")
 int wg_hop_encrypt(struct __sk_buff *skb)
 {
@@ -357,9 +389,10 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	 * wherever it ends: over a veth underlay, after the peer has decrypted
 	 * it, which capped one stream at about 1 ms of pacing rate in flight
 	 * and left the CPUs about 40% idle. A packet of no local socket
-	 * (forwarded) needs no clone, and without a resolved neighbour (the
-	 * first packets) bpf_redirect_neigh resolves it. */
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk) {
+	 * (forwarded) needs no clone, without a resolved neighbour (the first
+	 * packets) bpf_redirect_neigh resolves it, and once a second it keeps
+	 * the neighbour entry checked (WG_NEIGH_REFRESH_NS). */
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk && !wg_neigh_refresh_due()) {
 		if (bpf_skb_store_bytes(skb, 0, w->fib.dmac, 6, 0) ||
 		    bpf_skb_store_bytes(skb, 6, w->fib.smac, 6, 0))
 			goto malformed;

@@ -45,6 +45,7 @@ const (
 	wgbpfMapIfconfig           = "ifconfig"
 	wgbpfMapInstallBuf         = "install_buf"
 	wgbpfMapKeyWrap            = "key_wrap"
+	wgbpfMapNeighPace          = "neigh_pace"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
 	wgbpfMapRxPace             = "rx_pace"
@@ -129,6 +130,7 @@ type wgbpfMapSpecs struct {
 	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
 	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
 	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
+	NeighPace   *ebpf.MapSpec `ebpf:"neigh_pace"`
 	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
 	Peers       *ebpf.MapSpec `ebpf:"peers"`
 	RxPace      *ebpf.MapSpec `ebpf:"rx_pace"`
@@ -173,6 +175,7 @@ type wgbpfMaps struct {
 	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
 	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
 	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
+	NeighPace   *ebpf.Map `ebpf:"neigh_pace"`
 	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
 	Peers       *ebpf.Map `ebpf:"peers"`
 	RxPace      *ebpf.Map `ebpf:"rx_pace"`
@@ -193,6 +196,7 @@ func (m *wgbpfMaps) Close() error {
 		m.Ifconfig,
 		m.InstallBuf,
 		m.KeyWrap,
+		m.NeighPace,
 		m.PeerStats,
 		m.Peers,
 		m.RxPace,
