@@ -188,17 +188,17 @@ struct {
 	__type(value, __u64); /* when this CPU last used bpf_redirect_neigh */
 } neigh_pace SEC(".maps");
 
-/* True at most once per WG_NEIGH_REFRESH_NS on this CPU. A function of its
- * own: wg_hop_encrypt's frame is close to the limit already. */
-static __noinline int wg_neigh_refresh_due(void)
+/* True at most once per WG_NEIGH_REFRESH_NS on this CPU (now: boot-time
+ * ns). A function of its own: wg_hop_encrypt's frame is close to the limit
+ * already. */
+static __noinline int wg_neigh_refresh_due(__u64 now)
 {
 	__u32 zero = 0;
-	__u64 *last, now;
+	__u64 *last;
 
 	last = bpf_map_lookup_elem(&neigh_pace, &zero);
 	if (!last)
 		return 1;
-	now = bpf_ktime_get_ns();
 	if (now - *last < WG_NEIGH_REFRESH_NS)
 		return 0;
 	*last = now;
@@ -219,7 +219,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	__u8 *l4;
 	struct wg_eth eth;
 	struct wg_peer *p;
-	__u64 counter;
+	__u64 counter, now;
 	__s64 sum;
 	long rc;
 
@@ -374,11 +374,12 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (bpf_skb_store_bytes(skb, 12, &eth.proto, 2, 0))
 		goto malformed;
 
+	now = bpf_ktime_get_boot_ns(); /* one clock read: stats and neighbour pace */
 	st = wg_stats(peer_id);
 	if (st) {
 		st->tx_bytes += WG_DATA_HEADER_LEN + total;
 		st->tx_packets++;
-		st->last_tx_ns = bpf_ktime_get_boot_ns();
+		st->last_tx_ns = now;
 	}
 
 	skb->mark = cfg->fwmark;
@@ -392,7 +393,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	 * (forwarded) needs no clone, without a resolved neighbour (the first
 	 * packets) bpf_redirect_neigh resolves it, and once a second it keeps
 	 * the neighbour entry checked (WG_NEIGH_REFRESH_NS). */
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk && !wg_neigh_refresh_due()) {
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk && !wg_neigh_refresh_due(now)) {
 		if (bpf_skb_store_bytes(skb, 0, w->fib.dmac, 6, 0) ||
 		    bpf_skb_store_bytes(skb, 6, w->fib.smac, 6, 0))
 			goto malformed;
