@@ -2,10 +2,11 @@
 /* ingress.h: the receive path, wg_underlay_ingress (tcx ingress on every
  * underlay interface).
  *
- * Traffic that is not UDP to ListenPort continues to the next tcx program
- * (TCX_NEXT). Handshake messages, IP fragments and data messages for a
- * receiver index the kernel does not hold go up the stack to the daemon's
- * socket (TC_ACT_OK). A data message for a known keypair is checked (suite,
+ * Traffic that is not UDP to ListenPort, or that arrives in a frame for
+ * another host's MAC, continues to the next tcx program (TCX_NEXT).
+ * Handshake messages, IP fragments and data messages for a receiver index
+ * the kernel does not hold go up the stack to the daemon's socket
+ * (TC_ACT_OK). A data message for a known keypair is checked (suite,
  * age, counter, replay window), authenticated and decrypted in the per-CPU
  * scratch buffer, its inner source checked against the peer's AllowedIPs,
  * and the skb is reshaped into the inner packet and redirected into wg0's
@@ -149,6 +150,13 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	    udp.dest != bpf_htons(cfg->listen_port))
 		return WG_TCX_NEXT;
 	src.port = udp.source;
+
+	/* A frame for another host's MAC (a promiscuous interface, a bridge
+	 * port) is not ours: the stack drops it in ip_rcv, as it would for a
+	 * socket. On <tun>-hop0 every hand-off looks like that (it keeps the
+	 * underlay's destination MAC). */
+	if (skb->pkt_type == WG_PACKET_OTHERHOST && skb->ifindex != cfg->hop_ifindex)
+		return WG_TCX_NEXT;
 
 	/* Ours from here on. Only data messages are handled in the kernel. */
 	if (skb->gso_size)

@@ -17,6 +17,9 @@
 #define WG_IPV4_HLEN 20
 #define WG_IPV6_HLEN 40
 
+/* skb->pkt_type of a frame addressed to another host's MAC (linux/if_packet.h). */
+#define WG_PACKET_OTHERHOST 3
+
 /* tc verdicts (linux/pkt_cls.h) and tcx's "run the next program". */
 #define WG_TC_ACT_OK 0
 #define WG_TC_ACT_SHOT 2
