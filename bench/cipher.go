@@ -11,6 +11,13 @@ import (
 	"strings"
 )
 
+// cipherRuns is how many times the crypto benchmark runs; each limit uses
+// the lowest cost seen. A run that another tenant disturbed costs more, and
+// a higher cost lowers the limit, which would flatter the ratio measured
+// against it: one disturbed run here timed the ChaCha20 open at 12.1 µs
+// instead of 7.0.
+const cipherRuns = 3
+
 // cipherPacket is the payload length the cipher limits are taken at: a
 // full-size packet of the 1420-byte tunnel MTU.
 const cipherPacket = 1420
@@ -55,7 +62,7 @@ func measureCipherLimits() *cipherLimits {
 			s.Fatal(err)
 		}
 		cmd := exec.Command("go", "test", "./dataplane", "-run", "^$", "-bench", cipherBench,
-			"-benchtime", "20000x", "-count", "1")
+			"-benchtime", "20000x", "-count", strconv.Itoa(cipherRuns))
 		cmd.Dir = root
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -74,8 +81,9 @@ func measureCipherLimits() *cipherLimits {
 var cpuSuffix = regexp.MustCompile(`-\d+$`)
 
 // parse takes ns/pkt (the kernel's own timing of BPF_PROG_TEST_RUN, which the
-// benchmark's MB/s comes from) of the four benchmarks from go test's output. A missing
-// one is an error: a skipped benchmark (not root outside CI) prints no row.
+// benchmark's MB/s comes from) of the four benchmarks from go test's output,
+// the lowest where a benchmark ran more than once (-count). A missing one is
+// an error: a skipped benchmark (not root outside CI) prints no row.
 func (c *cipherLimits) parse(out string) error {
 	want := map[string]*float64{
 		"BenchmarkCrypto/chacha20poly1305/seal/bpf/1420":        &c.chachaSeal,
@@ -101,7 +109,9 @@ func (c *cipherLimits) parse(out string) error {
 			if err != nil || v <= 0 {
 				return fmt.Errorf("bad ns/pkt in %q", l)
 			}
-			*dst = v
+			if *dst == 0 || v < *dst {
+				*dst = v
+			}
 		}
 	}
 	var missing []string

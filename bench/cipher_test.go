@@ -26,6 +26,25 @@ PASS
 		t.Fatalf("chacha limit %v Gbit/s", g)
 	}
 
+	// With -count, each row appears once per run: the lowest cost counts
+	// (a disturbed run must not lower the limit).
+	c = &cipherLimits{cores: 2}
+	again := strings.Replace(out, "      6860 ns/pkt", "     12139 ns/pkt", 1)
+	again = strings.Replace(again, "      6874 ns/pkt", "      6901 ns/pkt", 1)
+	if err := c.parse(out + again); err != nil {
+		t.Fatal(err)
+	}
+	if c.chachaSeal != 6874 || c.chachaOpen != 6860 {
+		t.Fatalf("with a slower second run parsed %+v; want the first run's 6874 / 6860", c)
+	}
+	c = &cipherLimits{cores: 2}
+	if err := c.parse(again + out); err != nil {
+		t.Fatal(err)
+	}
+	if c.chachaSeal != 6874 || c.chachaOpen != 6860 {
+		t.Fatalf("with a slower first run parsed %+v; want the second run's 6874 / 6860", c)
+	}
+
 	// A skipped benchmark prints no row.
 	c = &cipherLimits{cores: 2}
 	err := c.parse(strings.Replace(out, "open/bpf", "open/go", 1))
