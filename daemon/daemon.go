@@ -102,7 +102,10 @@ type running struct {
 	net     *netif.State
 	tun     *os.File
 	tunIdx  int
+	sockMu  sync.Mutex // sock, loopCtx and queue: the port can move (rebind)
 	sock    *udpSocket
+	loopCtx context.Context
+	queue   chan datagram
 	dp      *dataplaneKernel
 	dev     *device
 	uapiL   net.Listener
@@ -175,6 +178,7 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	}
 	r.dev.listenPort = r.sock.port
 	r.dev.fwmark = fwmark
+	r.dev.rebind = r.rebind
 	r.resolveEndpoints()
 
 	if dns := dnsOf(cfg); !dns.Empty() {
@@ -239,9 +243,11 @@ func (r *running) teardown() {
 			r.log.Info("SaveConfig: configuration written back", "file", r.o.ConfigPath)
 		}
 	}
+	r.sockMu.Lock()
 	if r.sock != nil {
 		_ = r.sock.close()
 	}
+	r.sockMu.Unlock()
 	if r.tun != nil {
 		_ = r.tun.Close()
 	}

@@ -44,7 +44,11 @@ type device struct {
 	routes      []route                // owner sorted longest prefix first, for the slow path
 	routesDirty bool
 
-	listenPort uint16        // the socket's actual port
+	listenPort uint16 // the socket's actual port
+	// rebind opens the UDP port and moves the data plane and the socket
+	// reader there (running.rebind); nil where ports cannot move (tests
+	// with a fake network that do not set it).
+	rebind     func(port int) (packetSender, uint16, error)
 	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
 	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
 

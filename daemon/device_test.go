@@ -288,9 +288,9 @@ func (d *device) applyUAPIForTest(pub config.Key, add netip.Prefix) error {
 	return nil
 }
 
-// TestUAPIRefusesRuntimeChanges: a new fwmark or listen port cannot be
-// applied to a running interface; the request fails with EINVAL and
-// changes nothing.
+// TestUAPIRefusesRuntimeChanges: a new fwmark cannot be applied to a
+// running interface, nor a new port where the interface cannot rebind;
+// the request fails with EINVAL and changes nothing.
 func TestUAPIRefusesRuntimeChanges(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
 	u := uapiDevice{tp.a}
@@ -305,5 +305,64 @@ func TestUAPIRefusesRuntimeChanges(t *testing.T) {
 	st, _ := u.Get()
 	if st.FirewallMark != 0 || st.ListenPort != 51820 || len(st.Peers) != 1 {
 		t.Fatalf("state changed by refused requests: %+v", st)
+	}
+}
+
+// TestUAPIListenPort: `wg set listen-port` binds the new port first (a
+// port in use fails with EADDRINUSE and changes nothing), then sends from
+// it: the peer learns the new endpoint from our next handshake.
+func TestUAPIListenPort(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	u := uapiDevice{tp.a}
+	newAddr := netip.AddrPortFrom(tp.addrA.Addr(), 51999)
+	var asked []int
+	inUse := false
+	tp.a.rebind = func(port int) (packetSender, uint16, error) {
+		asked = append(asked, port)
+		if inUse {
+			return nil, 0, startErr(ExitPortInUse, "ListenPort %d: already in use", port)
+		}
+		tp.net.mu.Lock()
+		tp.net.devices[newAddr] = tp.a
+		tp.net.mu.Unlock()
+		return &fakeSocket{tp.net, newAddr}, newAddr.Port(), nil
+	}
+
+	inUse = true
+	port := uint16(51999)
+	err := u.Set(&uapi.SetRequest{ListenPort: &port})
+	if uapi.ErrnoOf(err) != syscall.EADDRINUSE {
+		t.Fatalf("port in use: %v, want EADDRINUSE", err)
+	}
+	if st, _ := u.Get(); st.ListenPort != 51820 {
+		t.Fatalf("listen port %d after a failed change, want 51820", st.ListenPort)
+	}
+
+	inUse = false
+	if err := u.Set(&uapi.SetRequest{ListenPort: &port}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := u.Get(); st.ListenPort != 51999 {
+		t.Fatalf("listen port %d, want 51999", st.ListenPort)
+	}
+	if got := tp.a.snapshotConfig().Interface.ListenPort; got != 51999 {
+		t.Fatalf("SaveConfig would write ListenPort %d, want 51999", got)
+	}
+	// The same port again is not a change.
+	if err := u.Set(&uapi.SetRequest{ListenPort: &port}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 || asked[0] != 51999 || asked[1] != 51999 {
+		t.Fatalf("rebind calls %v, want [51999 51999]", asked)
+	}
+
+	// A handshake from A now leaves from the new port, and B follows.
+	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
+	tp.net.pump()
+	tp.b.mu.Lock()
+	ep := tp.b.peers[tp.a.cfg.PublicKey()].endpoint
+	tp.b.mu.Unlock()
+	if ep != newAddr {
+		t.Fatalf("B sends to A at %v, want %v", ep, newAddr)
 	}
 }

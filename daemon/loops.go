@@ -49,7 +49,11 @@ func (r *running) startLoops(ctx context.Context) error {
 	}
 
 	queue := make(chan datagram, handshakeQueueLen)
-	r.goLoop(func() { r.readSocket(ctx, queue) })
+	r.sockMu.Lock()
+	r.loopCtx, r.queue = ctx, queue
+	sock := r.sock
+	r.sockMu.Unlock()
+	r.goLoop(func() { r.readSocket(ctx, sock, queue) })
 	// Handshake workers, one per CPU as in wireguard-go: the public-key
 	// work of one message runs outside every shared lock (receive.go), so
 	// they compute in parallel. The queue length they see is the load
@@ -99,12 +103,13 @@ func (r *running) goLoop(f func()) {
 	}()
 }
 
-// readSocket reads the UDP port. A full queue drops the datagram (it is
-// counted): handshakes retry, and the queue length is what signals load.
-func (r *running) readSocket(ctx context.Context, queue chan<- datagram) {
+// readSocket reads the UDP port until sock is closed (at shutdown, or when
+// the port moves: rebind). A full queue drops the datagram (it is counted):
+// handshakes retry, and the queue length is what signals load.
+func (r *running) readSocket(ctx context.Context, sock *udpSocket, queue chan<- datagram) {
 	buf := make([]byte, 65536)
 	for {
-		n, src, err := r.sock.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := sock.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -122,6 +127,31 @@ func (r *running) readSocket(ctx context.Context, queue chan<- datagram) {
 			r.dev.mu.Unlock()
 		}
 	}
+}
+
+// rebind implements device.rebind (called with the device mutex held): it
+// binds the new port with the interface's mark, points the data plane at
+// it, starts its reader and closes the old socket, whose reader then ends.
+func (r *running) rebind(port int) (packetSender, uint16, error) {
+	r.sockMu.Lock()
+	defer r.sockMu.Unlock()
+	if r.queue == nil || r.loopCtx.Err() != nil {
+		return nil, 0, fmt.Errorf("ListenPort %d: the interface is not running", port)
+	}
+	s, err := listenUDP(port, r.dev.fwmark)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.dp.dp.SetListenPort(s.port); err != nil {
+		_ = s.close()
+		return nil, 0, fmt.Errorf("ListenPort %d: %w", port, err)
+	}
+	old := r.sock
+	r.sock = s
+	ctx, queue := r.loopCtx, r.queue
+	r.goLoop(func() { r.readSocket(ctx, s, queue) })
+	_ = old.close()
+	return s, s.port, nil
 }
 
 // readTUN reads the packets the data plane left in the TUN queue (no usable

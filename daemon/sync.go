@@ -14,8 +14,13 @@ import (
 // re-read) and the control socket's set requests.
 func (d *device) syncLocked(want *config.Config) error {
 	cur := d.cfg
-	if cur.Interface.ListenPort != want.Interface.ListenPort && want.Interface.ListenPort != 0 && uint16(want.Interface.ListenPort) != d.listenPort {
-		return fmt.Errorf("ListenPort %d: changing the port of a running interface is not supported (restart wgbpfd)", want.Interface.ListenPort)
+	// First, because it is the step that can fail on the outside (a port
+	// in use): nothing else has changed yet when it does. 0 keeps the
+	// port, as a file without ListenPort does for wg syncconf.
+	if want.Interface.ListenPort != 0 && uint16(want.Interface.ListenPort) != d.listenPort {
+		if err := d.changePortLocked(want.Interface.ListenPort); err != nil {
+			return err
+		}
 	}
 	if !cur.Interface.PrivateKey.Equal(want.Interface.PrivateKey) {
 		// New identity: every session was made under the old one.
@@ -106,4 +111,24 @@ func (d *device) snapshotConfig() *config.Config {
 		}
 	}
 	return c
+}
+
+// changePortLocked moves the interface to another UDP port, as `wg set
+// listen-port` does: the new socket is bound first, so a port in use
+// changes nothing. Peers follow on our next authenticated packet (roaming),
+// as with WireGuard.
+func (d *device) changePortLocked(port int) error {
+	if d.rebind == nil {
+		return fmt.Errorf("ListenPort %d: this interface cannot change its port", port)
+	}
+	out, actual, err := d.rebind(port)
+	if err != nil {
+		return err
+	}
+	old := d.listenPort
+	d.out = out
+	d.listenPort = actual
+	d.cfg.Interface.ListenPort = int(actual)
+	d.log.Info("listen port changed", "from", old, "to", actual)
+	return nil
 }

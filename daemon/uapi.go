@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"slices"
 	"syscall"
 
@@ -98,6 +99,9 @@ func (u uapiDevice) Set(req *uapi.SetRequest) error {
 	}
 	want.Interface.FwMark = d.cfg.Interface.FwMark
 	if err := d.syncLocked(want); err != nil {
+		if se := (*StartError)(nil); errors.As(err, &se) && se.Code == ExitPortInUse {
+			return uapi.Errorf(syscall.EADDRINUSE, "%v", err)
+		}
 		return uapi.Errorf(syscall.EINVAL, "%v", err)
 	}
 	return nil

@@ -568,3 +568,26 @@ func cpuMask(cpus []int) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// SetListenPort moves the packet path to another UDP port: ingress then
+// takes data messages to port, and encrypted packets leave from it. The
+// daemon's socket must already be bound there (handshakes still go to it).
+func (d *Dataplane) SetListenPort(port uint16) error {
+	a := d.att
+	if a == nil {
+		return errors.New("dataplane not attached")
+	}
+	if port == 0 {
+		return errors.New("set listen port: port 0")
+	}
+	var ifc wgIfconfig
+	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
+		return fmt.Errorf("set listen port: reading ifconfig: %w", err)
+	}
+	ifc.ListenPort = port
+	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("set listen port: writing ifconfig: %w", err)
+	}
+	a.cfg.ListenPort = port
+	return nil
+}
