@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -45,6 +46,7 @@ type attachment struct {
 	links    []link.Link       // wg0 egress, hop ingress
 	underlay map[int]link.Link // ingress per underlay ifindex
 	stop     chan struct{}     // closes the link watcher
+	watching chan struct{}     // closed when the link watcher has ended
 }
 
 // hopMTU: the hop never limits packet size; wg_hop_encrypt enforces the
@@ -362,8 +364,16 @@ func (a *attachment) inNetns(fn func() error) error {
 func (d *Dataplane) watchLinks() error {
 	a := d.att
 	updates := make(chan netlink.LinkUpdate, 64)
-	a.stop = make(chan struct{})
+	stop := make(chan struct{})
+	a.stop = stop
 	report := func(err error) {
+		select {
+		case <-stop:
+			// Stopping closes the subscription's socket, and its reader
+			// reports that as a receive error: not news.
+			return
+		default:
+		}
 		if a.cfg.OnWatchError != nil {
 			a.cfg.OnWatchError(err)
 		}
@@ -376,7 +386,12 @@ func (d *Dataplane) watchLinks() error {
 	}); err != nil {
 		return fmt.Errorf("attach: subscribing to link updates: %w", err)
 	}
+	watching := make(chan struct{})
+	a.watching = watching
 	go func() {
+		// netlink closes updates after its last report, so once this
+		// goroutine ends nothing more is reported.
+		defer close(watching)
 		// tcx attachment resolves the ifindex in the calling thread's
 		// namespace: this goroutine's thread lives in the dataplane's. It
 		// stays locked so the runtime retires the thread when we return.
@@ -414,6 +429,13 @@ func (d *Dataplane) detach() error {
 	var errs []error
 	if a.stop != nil {
 		close(a.stop)
+		// Wait for the watcher, so that it attaches nothing and reports
+		// nothing after Detach; bounded, should netlink never let go.
+		select {
+		case <-a.watching:
+		case <-time.After(5 * time.Second):
+			errs = append(errs, errors.New("detach: the link watcher did not stop within 5 s"))
+		}
 	}
 	a.mu.Lock()
 	for _, l := range a.underlay {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,5 +340,34 @@ func TestTunnelWatchLinks(t *testing.T) {
 			t.Fatalf("late0 still attached after deletion")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTunnelWatchStopsQuietly: detaching stops the link watcher without a
+// report; closing the subscription used to surface as "Receive failed"
+// and the daemon logged a warning on every clean stop.
+func TestTunnelWatchStopsQuietly(t *testing.T) {
+	testenv.RequireRoot(t)
+	ns := nstest.New(t, "wgt-w")
+	tun := ns.NewTUN(t, "wg0", 1420)
+	dp, err := Load()
+	must(t, err)
+	t.Cleanup(func() { dp.Close() })
+	var mu sync.Mutex
+	var reports []error
+	ns.MustDo(t, func() error {
+		return dp.Attach(AttachConfig{TunIndex: tun.Index, ListenPort: tunnelPort, WatchLinks: true,
+			OnWatchError: func(err error) {
+				mu.Lock()
+				reports = append(reports, err)
+				mu.Unlock()
+			}})
+	})
+	must(t, dp.Detach())
+	// Detach waits for the watcher, whose last report comes before it ends.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 0 {
+		t.Fatalf("the link watcher reported %v on detach", reports)
 	}
 }
