@@ -179,6 +179,7 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	r.dev.listenPort = r.sock.port
 	r.dev.fwmark = fwmark
 	r.dev.rebind = r.rebind
+	r.dev.remark = r.remark
 	r.resolveEndpoints()
 
 	if dns := dnsOf(cfg); !dns.Empty() {

@@ -48,7 +48,10 @@ type device struct {
 	// rebind opens the UDP port and moves the data plane and the socket
 	// reader there (running.rebind); nil where ports cannot move (tests
 	// with a fake network that do not set it).
-	rebind     func(port int) (packetSender, uint16, error)
+	rebind func(port int) (packetSender, uint16, error)
+	// remark puts a new fwmark on the socket and the data plane
+	// (running.remark); nil where the mark cannot change.
+	remark     func(mark uint32) error
 	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
 	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
 

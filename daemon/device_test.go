@@ -288,9 +288,9 @@ func (d *device) applyUAPIForTest(pub config.Key, add netip.Prefix) error {
 	return nil
 }
 
-// TestUAPIRefusesRuntimeChanges: a new fwmark cannot be applied to a
-// running interface, nor a new port where the interface cannot rebind;
-// the request fails with EINVAL and changes nothing.
+// TestUAPIRefusesRuntimeChanges: where the interface can neither rebind
+// nor remark (no hooks), a new port or fwmark fails with EINVAL and
+// changes nothing.
 func TestUAPIRefusesRuntimeChanges(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
 	u := uapiDevice{tp.a}
@@ -364,5 +364,68 @@ func TestUAPIListenPort(t *testing.T) {
 	tp.b.mu.Unlock()
 	if ep != newAddr {
 		t.Fatalf("B sends to A at %v, want %v", ep, newAddr)
+	}
+}
+
+// TestFwMarkChange: `wg set fwmark` applies the mark through the hook (0 is
+// "none" there), a refusal (a full tunnel) fails with EINVAL and changes
+// nothing, and in a reloaded file 0 keeps the mark in use while another
+// value replaces it.
+func TestFwMarkChange(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	u := uapiDevice{tp.a}
+	var applied []uint32
+	refuse := false
+	tp.a.remark = func(mark uint32) error {
+		if refuse {
+			return fmt.Errorf("FwMark %#x: refused", mark)
+		}
+		applied = append(applied, mark)
+		return nil
+	}
+	mark := uint32(0x77)
+	if err := u.Set(&uapi.SetRequest{FirewallMark: &mark}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := u.Get(); st.FirewallMark != 0x77 {
+		t.Fatalf("fwmark %#x, want 0x77", st.FirewallMark)
+	}
+	refuse = true
+	other := uint32(0x99)
+	if err := u.Set(&uapi.SetRequest{FirewallMark: &other}); uapi.ErrnoOf(err) != syscall.EINVAL {
+		t.Fatalf("refused mark: %v, want EINVAL", err)
+	}
+	if st, _ := u.Get(); st.FirewallMark != 0x77 {
+		t.Fatalf("fwmark %#x after a refusal, want 0x77", st.FirewallMark)
+	}
+	refuse = false
+	zero := uint32(0)
+	if err := u.Set(&uapi.SetRequest{FirewallMark: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	reload := func(fwmark uint32) {
+		t.Helper()
+		tp.a.mu.Lock()
+		defer tp.a.mu.Unlock()
+		want := tp.a.cfg.Clone()
+		want.Interface.FwMark = fwmark
+		if err := tp.a.syncLocked(want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(0) // a file without FwMark: the mark stays
+	reload(0x55)
+	reload(0)
+	if got := tp.a.snapshotConfig().Interface.FwMark; got != 0x55 {
+		t.Fatalf("a reload without FwMark made SaveConfig write FwMark %#x, want 0x55", got)
+	}
+	if st, _ := u.Get(); st.FirewallMark != 0x55 {
+		t.Fatalf("after a reload with FwMark 0x55 the mark is %#x", st.FirewallMark)
+	}
+	if got := tp.a.snapshotConfig().Interface.FwMark; got != 0x55 {
+		t.Fatalf("SaveConfig would write FwMark %#x, want 0x55", got)
+	}
+	if fmt.Sprint(applied) != "[119 0 85]" {
+		t.Fatalf("marks applied %v, want [0x77 0 0x55]", applied)
 	}
 }

@@ -154,6 +154,25 @@ func (r *running) rebind(port int) (packetSender, uint16, error) {
 	return s, s.port, nil
 }
 
+// remark implements device.remark (called with the device mutex held):
+// the socket's SO_MARK, then the data plane's mark, the socket's restored
+// if the data plane refuses.
+func (r *running) remark(mark uint32) error {
+	if r.net.FullTunnel() {
+		return fmt.Errorf("FwMark %#x: the full tunnel's policy rules route by the mark in use (%#x); a new mark needs a restart", mark, r.dev.fwmark)
+	}
+	r.sockMu.Lock()
+	defer r.sockMu.Unlock()
+	if err := r.sock.setMark(mark); err != nil {
+		return fmt.Errorf("FwMark %#x: SO_MARK: %w", mark, err)
+	}
+	if err := r.dp.dp.SetFwMark(mark); err != nil {
+		_ = r.sock.setMark(r.dev.fwmark)
+		return fmt.Errorf("FwMark %#x: %w", mark, err)
+	}
+	return nil
+}
+
 // readTUN reads the packets the data plane left in the TUN queue (no usable
 // session) and hands them to the slow path.
 func (r *running) readTUN(ctx context.Context) {

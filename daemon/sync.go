@@ -22,6 +22,13 @@ func (d *device) syncLocked(want *config.Config) error {
 			return err
 		}
 	}
+	// A file's FwMark of 0 means "as wg-quick picks" (the mark in use
+	// stays); any other value is the mark to use.
+	if want.Interface.FwMark != 0 && want.Interface.FwMark != d.fwmark {
+		if err := d.changeMarkLocked(want.Interface.FwMark); err != nil {
+			return err
+		}
+	}
 	if !cur.Interface.PrivateKey.Equal(want.Interface.PrivateKey) {
 		// New identity: every session was made under the old one.
 		for _, p := range d.peers {
@@ -41,6 +48,9 @@ func (d *device) syncLocked(want *config.Config) error {
 	}
 	d.cfg = want.Clone()
 	d.cfg.Interface.ListenPort = int(d.listenPort)
+	if want.Interface.FwMark == 0 {
+		d.cfg.Interface.FwMark = cur.Interface.FwMark // kept, as above
+	}
 	for _, wp := range want.Peers {
 		p := d.peers[wp.PublicKey]
 		if p == nil {
@@ -130,5 +140,22 @@ func (d *device) changePortLocked(port int) error {
 	d.listenPort = actual
 	d.cfg.Interface.ListenPort = int(actual)
 	d.log.Info("listen port changed", "from", old, "to", actual)
+	return nil
+}
+
+// changeMarkLocked changes the fwmark, as `wg set fwmark` does: the socket
+// and the data plane take it (0: none). A full tunnel's policy rules route
+// by the mark in use, so there the change is refused.
+func (d *device) changeMarkLocked(mark uint32) error {
+	if d.remark == nil {
+		return fmt.Errorf("FwMark %#x: this interface cannot change its mark", mark)
+	}
+	if err := d.remark(mark); err != nil {
+		return err
+	}
+	old := d.fwmark
+	d.fwmark = mark
+	d.cfg.Interface.FwMark = mark
+	d.log.Info("fwmark changed", "from", fmt.Sprintf("%#x", old), "to", fmt.Sprintf("%#x", mark))
 	return nil
 }

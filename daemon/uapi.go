@@ -93,9 +93,11 @@ func (u uapiDevice) Set(req *uapi.SetRequest) error {
 		want.Peers = append(want.Peers, pc)
 	}
 	if st.FirewallMark != d.fwmark {
-		// The mark is in the socket, the data plane and the policy rules;
-		// refuse rather than apply it halfway.
-		return uapi.Errorf(syscall.EINVAL, "fwmark %#x: changing the mark of a running interface is not supported (restart wgbpfd)", st.FirewallMark)
+		// Here 0 means "no mark", as in wg(8); in a file it means "as
+		// wg-quick picks", so the change is made before the sync.
+		if err := d.changeMarkLocked(st.FirewallMark); err != nil {
+			return uapi.Errorf(syscall.EINVAL, "%v", err)
+		}
 	}
 	want.Interface.FwMark = d.cfg.Interface.FwMark
 	if err := d.syncLocked(want); err != nil {

@@ -613,3 +613,22 @@ func (d *Dataplane) SetListenPort(port uint16) error {
 	a.cfg.ListenPort = port
 	return nil
 }
+
+// SetFwMark changes the mark of outer packets and of their route lookup
+// (0: none).
+func (d *Dataplane) SetFwMark(mark uint32) error {
+	a := d.att
+	if a == nil {
+		return errors.New("dataplane not attached")
+	}
+	var ifc wgIfconfig
+	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
+		return fmt.Errorf("set fwmark: reading ifconfig: %w", err)
+	}
+	ifc.Fwmark = mark
+	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("set fwmark: writing ifconfig: %w", err)
+	}
+	a.cfg.FwMark = mark
+	return nil
+}

@@ -183,6 +183,7 @@ func (s *State) addFullTunnel(ifindex int, p netip.Prefix, f uint32) error {
 	if err := s.addRouteLocked(deviceRoute(ifindex, p, int(f))); err != nil {
 		return err
 	}
+	s.fullTunnel = true
 	if family == netlink.FAMILY_V4 {
 		c, err := setSysctl(srcValidMark, "1")
 		if err != nil {

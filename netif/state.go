@@ -25,14 +25,25 @@ type State struct {
 	addrs    []netip.Prefix
 	routes   []netlink.Route
 	rules    []ruleRec
-	sysctls  []sysctlChange
-	dnsUndo  []Command
-	done     bool
+	// fullTunnel: a /0 was routed through the interface with wg-quick's
+	// fwmark rules, which name the mark (and the table) in use.
+	fullTunnel bool
+	sysctls    []sysctlChange
+	dnsUndo    []Command
+	done       bool
 }
 
 // NewState starts recording changes for the interface named iface.
 func NewState(iface string) *State {
 	return &State{name: iface}
+}
+
+// FullTunnel reports whether a /0 is routed through the interface with
+// the fwmark policy rules, which tie the tunnel to the mark in use.
+func (s *State) FullTunnel() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fullTunnel
 }
 
 // Name is the interface name the State manages.

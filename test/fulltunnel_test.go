@@ -34,6 +34,15 @@ func TestFullTunnel(t *testing.T) {
 	if out := tp.a.MustRun(t, "ip", "route", "get", tp.underB, "mark", "51820"); strings.Contains(out, tp.ifA) {
 		t.Errorf("marked (encrypted) traffic would loop into the tunnel:\n%s", out)
 	}
+	// The rules route by the mark in use: a new one is refused, not
+	// applied halfway (it would loop every encrypted packet).
+	if out, err := tp.a.Run("wg", "set", tp.ifA, "fwmark", "0x99"); err == nil || !strings.Contains(out, "Invalid argument") {
+		t.Errorf("wg set fwmark under a full tunnel: %v: %q, want Invalid argument", err, out)
+	}
+	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "0xca6c" {
+		t.Errorf("fwmark %s after a refused change, want 0xca6c", got)
+	}
+	ping(t, tp.a, tp.innerB, 1)
 
 	if err := da.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("wgbpfd exited with %v", err)

@@ -76,3 +76,36 @@ func TestWgSetListenPort(t *testing.T) {
 		t.Errorf("B's endpoint for A is %s, want %s", got, want)
 	}
 }
+
+// TestWgSetFwMark: `wg set IF fwmark M` on a running wgbpfd without a full
+// tunnel. Encrypted packets then carry M: a policy rule that sends marked
+// packets into a table with no way to B cuts the tunnel, and setting the
+// mark back to 0 (none) restores it.
+func TestWgSetFwMark(t *testing.T) {
+	prerequisites(t)
+	n := newLAN(t, "a", "b")
+	a, b := n[0], n[1]
+	dir := t.TempDir()
+	confA := writeMultiConf(t, dir, a.ifname, a.key, 51820, a.inner+"/24", "",
+		confPeer{b.pub(), b.inner + "/32", endpoint(b.under, 51820)})
+	confB := writeMultiConf(t, dir, b.ifname, b.key, 51820, b.inner+"/24", "",
+		confPeer{a.pub(), a.inner + "/32", endpoint(a.under, 51820)})
+	startWgbpfd(t, a.ns, confA, a.ifname)
+	startWgbpfd(t, b.ns, confB, b.ifname)
+	ping(t, a.ns, b.inner, 2)
+
+	a.ns.MustRun(t, "ip", "rule", "add", "fwmark", "0x77", "lookup", "77", "priority", "100")
+	a.ns.MustRun(t, "ip", "route", "add", "unreachable", b.under+"/32", "table", "77")
+	a.ns.MustRun(t, "wg", "set", a.ifname, "fwmark", "0x77")
+	if got := strings.TrimSpace(a.ns.MustRun(t, "wg", "show", a.ifname, "fwmark")); got != "0x77" {
+		t.Fatalf("fwmark %s, want 0x77", got)
+	}
+	if out, err := a.ns.Run("ping", "-c", "2", "-i", "0.2", "-W", "1", b.inner); err == nil {
+		t.Fatalf("ping through the tunnel worked with marked packets routed nowhere:\n%s", out)
+	}
+	a.ns.MustRun(t, "wg", "set", a.ifname, "fwmark", "0")
+	if got := strings.TrimSpace(a.ns.MustRun(t, "wg", "show", a.ifname, "fwmark")); got != "off" {
+		t.Fatalf("fwmark %s, want off", got)
+	}
+	ping(t, a.ns, b.inner, 2)
+}
