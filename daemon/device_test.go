@@ -314,18 +314,22 @@ func TestUAPIRefusesRuntimeChanges(t *testing.T) {
 func TestUAPIListenPort(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
 	u := uapiDevice{tp.a}
-	newAddr := netip.AddrPortFrom(tp.addrA.Addr(), 51999)
 	var asked []int
 	inUse := false
+	sendsFrom := tp.addrA
 	tp.a.rebind = func(port int) (packetSender, uint16, error) {
 		asked = append(asked, port)
 		if inUse {
 			return nil, 0, startErr(ExitPortInUse, "ListenPort %d: already in use", port)
 		}
+		if port == 0 {
+			port = 40000 // the kernel's choice
+		}
+		sendsFrom = netip.AddrPortFrom(tp.addrA.Addr(), uint16(port))
 		tp.net.mu.Lock()
-		tp.net.devices[newAddr] = tp.a
+		tp.net.devices[sendsFrom] = tp.a
 		tp.net.mu.Unlock()
-		return &fakeSocket{tp.net, newAddr}, newAddr.Port(), nil
+		return &fakeSocket{tp.net, sendsFrom}, uint16(port), nil
 	}
 
 	inUse = true
@@ -356,14 +360,34 @@ func TestUAPIListenPort(t *testing.T) {
 		t.Fatalf("rebind calls %v, want [51999 51999]", asked)
 	}
 
+	// Port 0 asks for one of the kernel's choosing, as in wg(8).
+	zero := uint16(0)
+	if err := u.Set(&uapi.SetRequest{ListenPort: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := u.Get(); len(asked) != 3 || asked[2] != 0 || st.ListenPort != 40000 {
+		t.Fatalf("rebind calls %v, listen port %d; want a third call with port 0, and its port 40000", asked, st.ListenPort)
+	}
+	// A failed request leaves the mark it would have changed.
+	inUse = true
+	mark := uint32(0x42)
+	tp.a.remark = func(uint32) error { return nil }
+	if err := u.Set(&uapi.SetRequest{ListenPort: &port, FirewallMark: &mark}); uapi.ErrnoOf(err) != syscall.EADDRINUSE {
+		t.Fatalf("port in use with a new mark: %v, want EADDRINUSE", err)
+	}
+	if st, _ := u.Get(); st.FirewallMark != 0 {
+		t.Fatalf("fwmark %#x after a failed request, want 0", st.FirewallMark)
+	}
+	inUse = false
+
 	// A handshake from A now leaves from the new port, and B follows.
 	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
 	tp.net.pump()
 	tp.b.mu.Lock()
 	ep := tp.b.peers[tp.a.cfg.PublicKey()].endpoint
 	tp.b.mu.Unlock()
-	if ep != newAddr {
-		t.Fatalf("B sends to A at %v, want %v", ep, newAddr)
+	if ep != sendsFrom || sendsFrom.Port() != 40000 {
+		t.Fatalf("B sends to A at %v, want %v", ep, sendsFrom)
 	}
 }
 

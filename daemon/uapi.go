@@ -92,15 +92,31 @@ func (u uapiDevice) Set(req *uapi.SetRequest) error {
 		}
 		want.Peers = append(want.Peers, pc)
 	}
+	// Here 0 means "no mark" and "a port of the kernel's choosing", as in
+	// wg(8); in a file both mean "keep" (syncLocked), so these two changes
+	// are made here, before the sync. A request that then fails leaves
+	// the mark as it was.
+	oldMark := d.fwmark
 	if st.FirewallMark != d.fwmark {
-		// Here 0 means "no mark", as in wg(8); in a file it means "as
-		// wg-quick picks", so the change is made before the sync.
 		if err := d.changeMarkLocked(st.FirewallMark); err != nil {
 			return uapi.Errorf(syscall.EINVAL, "%v", err)
 		}
 	}
 	want.Interface.FwMark = d.cfg.Interface.FwMark
-	if err := d.syncLocked(want); err != nil {
+	err := error(nil)
+	if req.ListenPort != nil && *req.ListenPort == 0 {
+		err = d.changePortLocked(0)
+		want.Interface.ListenPort = int(d.listenPort)
+	}
+	if err == nil {
+		err = d.syncLocked(want)
+	}
+	if err != nil {
+		if d.fwmark != oldMark {
+			if rerr := d.changeMarkLocked(oldMark); rerr != nil {
+				d.log.Warn("restoring the fwmark after a failed set request", "err", rerr)
+			}
+		}
 		if se := (*StartError)(nil); errors.As(err, &se) && se.Code == ExitPortInUse {
 			return uapi.Errorf(syscall.EADDRINUSE, "%v", err)
 		}
