@@ -154,13 +154,19 @@ func (r *running) rebind(port int) (packetSender, uint16, error) {
 	return s, s.port, nil
 }
 
-// remark implements device.remark (called with the device mutex held):
-// the socket's SO_MARK, then the data plane's mark, the socket's restored
-// if the data plane refuses.
+// remark implements device.remark (called with the device mutex held). A
+// full tunnel's policy rules route by the mark in use, so there it refuses.
 func (r *running) remark(mark uint32) error {
 	if r.net.FullTunnel() {
 		return fmt.Errorf("FwMark %#x: the full tunnel's policy rules route by the mark in use (%#x); a new mark needs a restart", mark, r.dev.fwmark)
 	}
+	return r.applyMark(mark)
+}
+
+// applyMark puts mark on the socket (SO_MARK), then on the data plane,
+// restoring the socket's if the data plane refuses. The device mutex is
+// held.
+func (r *running) applyMark(mark uint32) error {
 	r.sockMu.Lock()
 	defer r.sockMu.Unlock()
 	if err := r.sock.setMark(mark); err != nil {
@@ -224,8 +230,25 @@ func (r *running) reload(path string) error {
 	}
 	table, terr := netifTable(cfg)
 	if terr == nil {
-		if _, err := r.net.AddRoutes(allAllowedIPs(cfg), table, r.dev.fwmark); err != nil {
+		r.dev.mu.Lock()
+		mark := r.dev.fwmark
+		r.dev.mu.Unlock()
+		picked, err := r.net.AddRoutes(allAllowedIPs(cfg), table, mark)
+		if err != nil {
 			r.log.Warn("adding routes for reloaded peers", "err", err)
+		}
+		if picked != mark {
+			// A full tunnel came with this file and picked its mark, as at
+			// start-up; unless the socket and the data plane carry it, the
+			// rules route every encrypted packet back into the tunnel.
+			r.dev.mu.Lock()
+			if err := r.applyMark(picked); err != nil {
+				r.log.Error("full tunnel: marking the tunnel's own packets", "fwmark", fmt.Sprintf("%#x", picked), "err", err)
+			} else {
+				r.dev.fwmark = picked
+				r.log.Info("fwmark set for the full tunnel", "fwmark", fmt.Sprintf("%#x", picked))
+			}
+			r.dev.mu.Unlock()
 		}
 	}
 	r.cfg = cfg

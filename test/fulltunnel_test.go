@@ -4,6 +4,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFullTunnel: AllowedIPs = 0.0.0.0/0, ::/0 on one side routes
@@ -53,4 +54,42 @@ func TestFullTunnel(t *testing.T) {
 	if rules := tp.a.MustRun(t, "ip", "-6", "rule", "show"); strings.Contains(rules, "51820") {
 		t.Errorf("IPv6 rules left after SIGTERM:\n%s", rules)
 	}
+}
+
+// TestReloadToFullTunnel: a file rewritten to AllowedIPs = 0.0.0.0/0 and
+// reloaded (SIGHUP) on a running interface without a mark, whose peer's
+// endpoint is reached through the default route. The full tunnel picks
+// its mark as at start-up, and the socket and the data plane take it too:
+// otherwise the rules would route every encrypted packet back into the
+// tunnel.
+func TestReloadToFullTunnel(t *testing.T) {
+	prerequisites(t)
+	tp := newTopology(t, false, false)
+	// B's endpoint reachable through A's default route only, as an
+	// endpoint on the internet is: the route a full tunnel takes over.
+	tp.a.MustRun(t, "ip", "addr", "del", tp.underA+"/24", "dev", "ul0")
+	tp.a.MustRun(t, "ip", "addr", "add", tp.underA+"/32", "dev", "ul0")
+	tp.a.MustRun(t, "ip", "route", "add", "default", "via", tp.underB, "dev", "ul0", "onlink")
+	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), "")
+	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	da := startWgbpfd(t, tp.a, confA, tp.ifA)
+	startWgbpfd(t, tp.b, confB, tp.ifB)
+	ping(t, tp.a, tp.innerB, 2)
+	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "off" {
+		t.Fatalf("fwmark %s before the reload, want off", got)
+	}
+
+	tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0", endpoint(tp.underB, 51820), "")
+	if err := da.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, da, "configuration reloaded", 10*time.Second)
+	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "0xca6c" {
+		t.Errorf("fwmark %s after the reload, want 0xca6c (the full tunnel's)", got)
+	}
+	if out := tp.a.MustRun(t, "ip", "route", "get", "198.51.100.1"); !strings.Contains(out, tp.ifA) {
+		t.Errorf("unmarked traffic does not use the tunnel:\n%s", out)
+	}
+	ping(t, tp.a, tp.innerB, 3)
+	transferTCP(t, tp.a, tp.b, tp.innerB, 1<<20)
 }
