@@ -14,9 +14,10 @@ import (
 // re-read) and the control socket's set requests.
 func (d *device) syncLocked(want *config.Config) error {
 	cur := d.cfg
-	// First, because it is the step that can fail on the outside (a port
-	// in use): nothing else has changed yet when it does. 0 keeps the
-	// port, as a file without ListenPort does for wg syncconf.
+	// First, because these can fail on the outside (a port in use, a mark
+	// a full tunnel holds): the peers have not changed yet when they do.
+	// 0 keeps the port, as a file without ListenPort does for wg
+	// syncconf.
 	if want.Interface.ListenPort != 0 && uint16(want.Interface.ListenPort) != d.listenPort {
 		if err := d.changePortLocked(want.Interface.ListenPort); err != nil {
 			return err

@@ -595,40 +595,31 @@ func cpuMask(cpus []int) string {
 // takes data messages to port, and encrypted packets leave from it. The
 // daemon's socket must already be bound there (handshakes still go to it).
 func (d *Dataplane) SetListenPort(port uint16) error {
-	a := d.att
-	if a == nil {
-		return errors.New("dataplane not attached")
-	}
 	if port == 0 {
 		return errors.New("set listen port: port 0")
 	}
-	var ifc wgIfconfig
-	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
-		return fmt.Errorf("set listen port: reading ifconfig: %w", err)
-	}
-	ifc.ListenPort = port
-	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("set listen port: writing ifconfig: %w", err)
-	}
-	a.cfg.ListenPort = port
-	return nil
+	return d.updateIfconfig("set listen port", func(ifc *wgIfconfig) { ifc.ListenPort = port })
 }
 
 // SetFwMark changes the mark of outer packets and of their route lookup
 // (0: none).
 func (d *Dataplane) SetFwMark(mark uint32) error {
-	a := d.att
-	if a == nil {
+	return d.updateIfconfig("set fwmark", func(ifc *wgIfconfig) { ifc.Fwmark = mark })
+}
+
+// updateIfconfig rewrites the interface configuration the programs read;
+// they see either the old or the new value of each field.
+func (d *Dataplane) updateIfconfig(what string, change func(*wgIfconfig)) error {
+	if d.att == nil {
 		return errors.New("dataplane not attached")
 	}
 	var ifc wgIfconfig
 	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
-		return fmt.Errorf("set fwmark: reading ifconfig: %w", err)
+		return fmt.Errorf("%s: reading ifconfig: %w", what, err)
 	}
-	ifc.Fwmark = mark
+	change(&ifc)
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("set fwmark: writing ifconfig: %w", err)
+		return fmt.Errorf("%s: writing ifconfig: %w", what, err)
 	}
-	a.cfg.FwMark = mark
 	return nil
 }
