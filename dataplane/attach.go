@@ -41,6 +41,7 @@ type attachment struct {
 	ns       netns.NsHandle
 	cfg      AttachConfig
 	hop0     string
+	hop1     string
 	hop0Idx  int
 	hop1Idx  int
 	links    []link.Link       // wg0 egress, hop ingress
@@ -185,7 +186,7 @@ func (a *attachment) createHop(tunName string) error {
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("attach: creating %s/%s: %w", h0, h1, err)
 	}
-	a.hop0 = h0
+	a.hop0, a.hop1 = h0, h1
 	for _, name := range []string{h0, h1} {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
@@ -530,7 +531,7 @@ func (a *attachment) spreadHopLocked() (int, error) {
 	for _, x := range []struct {
 		name string
 		idx  int
-	}{{a.hop0, a.hop0Idx}, {hop1Name(a.hop0), a.hop1Idx}} {
+	}{{a.hop0, a.hop0Idx}, {a.hop1, a.hop1Idx}} {
 		dir := filepath.Join(sys, "class/net", x.name)
 		b, err := os.ReadFile(filepath.Join(dir, "ifindex"))
 		if err != nil {
@@ -545,8 +546,6 @@ func (a *attachment) spreadHopLocked() (int, error) {
 	}
 	return len(cpus), nil
 }
-
-func hop1Name(hop0 string) string { return strings.TrimSuffix(hop0, "0") + "1" }
 
 // onlineCPUs parses <sys>/devices/system/cpu/online ("0-3,8").
 func onlineCPUs(sys string) ([]int, error) {

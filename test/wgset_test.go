@@ -11,17 +11,7 @@ import (
 // once: the old port is released, the tunnel keeps working both ways
 // through the data plane on the new port, and the peer follows.
 func TestWgSetListenPort(t *testing.T) {
-	prerequisites(t)
-	n := newLAN(t, "a", "b")
-	a, b := n[0], n[1]
-	dir := t.TempDir()
-	confA := writeMultiConf(t, dir, a.ifname, a.key, 51820, a.inner+"/24", "",
-		confPeer{b.pub(), b.inner + "/32", endpoint(b.under, 51820)})
-	confB := writeMultiConf(t, dir, b.ifname, b.key, 51820, b.inner+"/24", "",
-		confPeer{a.pub(), a.inner + "/32", endpoint(a.under, 51820)})
-	startWgbpfd(t, a.ns, confA, a.ifname)
-	startWgbpfd(t, b.ns, confB, b.ifname)
-	ping(t, a.ns, b.inner, 2)
+	a, b := startLANPair(t)
 
 	listenPort := func() string {
 		return strings.TrimSpace(a.ns.MustRun(t, "wg", "show", a.ifname, "listen-port"))
@@ -82,17 +72,7 @@ func TestWgSetListenPort(t *testing.T) {
 // packets into a table with no way to B cuts the tunnel, and setting the
 // mark back to 0 (none) restores it.
 func TestWgSetFwMark(t *testing.T) {
-	prerequisites(t)
-	n := newLAN(t, "a", "b")
-	a, b := n[0], n[1]
-	dir := t.TempDir()
-	confA := writeMultiConf(t, dir, a.ifname, a.key, 51820, a.inner+"/24", "",
-		confPeer{b.pub(), b.inner + "/32", endpoint(b.under, 51820)})
-	confB := writeMultiConf(t, dir, b.ifname, b.key, 51820, b.inner+"/24", "",
-		confPeer{a.pub(), a.inner + "/32", endpoint(a.under, 51820)})
-	startWgbpfd(t, a.ns, confA, a.ifname)
-	startWgbpfd(t, b.ns, confB, b.ifname)
-	ping(t, a.ns, b.inner, 2)
+	a, b := startLANPair(t)
 
 	a.ns.MustRun(t, "ip", "rule", "add", "fwmark", "0x77", "lookup", "77", "priority", "100")
 	a.ns.MustRun(t, "ip", "route", "add", "unreachable", b.under+"/32", "table", "77")
@@ -108,4 +88,22 @@ func TestWgSetFwMark(t *testing.T) {
 		t.Fatalf("fwmark %s, want off", got)
 	}
 	ping(t, a.ns, b.inner, 2)
+}
+
+// startLANPair runs wgbpfd on two LAN nodes that are each other's peer on
+// port 51820, and pings once through the tunnel.
+func startLANPair(t *testing.T) (a, b *lanNode) {
+	t.Helper()
+	prerequisites(t)
+	n := newLAN(t, "a", "b")
+	a, b = n[0], n[1]
+	dir := t.TempDir()
+	confA := writeMultiConf(t, dir, a.ifname, a.key, 51820, a.inner+"/24", "",
+		confPeer{b.pub(), b.inner + "/32", endpoint(b.under, 51820)})
+	confB := writeMultiConf(t, dir, b.ifname, b.key, 51820, b.inner+"/24", "",
+		confPeer{a.pub(), a.inner + "/32", endpoint(a.under, 51820)})
+	startWgbpfd(t, a.ns, confA, a.ifname)
+	startWgbpfd(t, b.ns, confB, b.ifname)
+	ping(t, a.ns, b.inner, 2)
+	return a, b
 }
