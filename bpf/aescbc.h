@@ -16,51 +16,38 @@
 #include "keymap.h"
 #include "poly1305.h"
 
-/* IV and Poly1305 key for counter c into st->otk[0,48); with iv_only, the
- * IV alone into st->otk[0,16) (one block instead of three). */
-static __noinline int wg_aescbc_otk(struct wg_cstate *st, struct bpf_crypto_ctx *ecb,
-				    int iv_only)
+/* IV and Poly1305 key for counter c into st->otk[0,48). */
+static __noinline int wg_aescbc_otk(struct wg_cstate *st, struct bpf_crypto_ctx *ecb)
 {
 	__u64 counter = st->counter;
 	struct bpf_dynptr src, dst;
 	__u64 *in = (__u64 *)st->aux_in;
-	long e;
 
 	in[0] = counter; in[1] = 0;
 	in[2] = counter; in[3] = 1;
 	in[4] = counter; in[5] = 2;
-	if (iv_only)
-		e = bpf_dynptr_from_mem(st->aux_in, 16, 0, &src) ||
-		    bpf_dynptr_from_mem(st->otk, 16, 0, &dst);
-	else
-		e = bpf_dynptr_from_mem(st->aux_in, 48, 0, &src) ||
-		    bpf_dynptr_from_mem(st->otk, 48, 0, &dst);
-	if (e)
+	if (bpf_dynptr_from_mem(st->aux_in, 48, 0, &src) ||
+	    bpf_dynptr_from_mem(st->otk, 48, 0, &dst))
 		return WG_ERR_CRYPTO;
 	if (bpf_crypto_encrypt(ecb, &src, &dst, NULL))
 		return WG_ERR_CRYPTO;
 	return 0;
 }
 
-/* cbc(aes) over s->buf[off,off+len) in place with the IV in st->iv. */
-static __always_inline int wg_aescbc_span(struct wg_cstate *st, struct bpf_crypto_ctx *cbc,
-					  struct wg_scratch *s, __u32 off, __u32 len,
-					  int decrypt)
+/* cbc(aes) over s->buf[0,len) in place with the IV in st->iv. */
+static __noinline int wg_aescbc_crypt(struct wg_cstate *st, struct bpf_crypto_ctx *cbc,
+				      struct wg_scratch *s, __u32 len, int decrypt)
 {
 	struct bpf_dynptr src, dst, iv;
 	int err;
 
 	WG_OPAQUE(len);
-	if (len > WG_MAX_PADDED || off > WG_MAX_PADDED - len)
+	if (len > WG_MAX_PADDED)
 		return WG_ERR_LEN;
 	if (!len) /* bpf_crypto refuses empty input; nothing to do anyway */
 		return 0;
-	/* A dynptr over the whole buffer narrowed at run time: the verifier
-	 * cannot bound a variable start plus a variable length. */
-	if (bpf_dynptr_from_mem(s->buf, WG_MAX_PADDED, 0, &src) ||
-	    bpf_dynptr_from_mem(s->buf, WG_MAX_PADDED, 0, &dst) ||
-	    bpf_dynptr_adjust(&src, off, off + len) ||
-	    bpf_dynptr_adjust(&dst, off, off + len) ||
+	if (bpf_dynptr_from_mem(s->buf, len, 0, &src) ||
+	    bpf_dynptr_from_mem(s->buf, len, 0, &dst) ||
 	    bpf_dynptr_from_mem(st->iv, 16, 0, &iv))
 		return WG_ERR_CRYPTO;
 	if (decrypt)
@@ -68,20 +55,6 @@ static __always_inline int wg_aescbc_span(struct wg_cstate *st, struct bpf_crypt
 	else
 		err = bpf_crypto_encrypt(cbc, &src, &dst, &iv);
 	return err ? WG_ERR_CRYPTO : 0;
-}
-
-/* cbc(aes) over s->buf[0,len). */
-static __noinline int wg_aescbc_crypt(struct wg_cstate *st, struct bpf_crypto_ctx *cbc,
-				      struct wg_scratch *s, __u32 len, int decrypt)
-{
-	return wg_aescbc_span(st, cbc, s, 0, len, decrypt);
-}
-
-/* cbc(aes) decryption of s->buf[off,off+len). */
-static __noinline int wg_aescbc_decrypt_at(struct wg_cstate *st, struct bpf_crypto_ctx *cbc,
-					   struct wg_scratch *s, __u32 off, __u32 len)
-{
-	return wg_aescbc_span(st, cbc, s, off, len, 1);
 }
 
 /* Seal (open = 0) or open buf[0,len) || tag with one direction's contexts,
@@ -99,7 +72,7 @@ static __noinline int wg_aescbc(struct wg_cstate *st, struct wg_keys *k,
 	ecb = open ? k->recv_ecb : k->send_ecb;
 	if (!cbc || !ecb)
 		return WG_ERR_NOKEY;
-	err = wg_aescbc_otk(st, ecb, 0);
+	err = wg_aescbc_otk(st, ecb);
 	if (err)
 		return err;
 	/* otk = IV || r || s: move the IV out, r||s to where
@@ -122,59 +95,4 @@ static __noinline int wg_aescbc(struct wg_cstate *st, struct wg_keys *k,
 	wg_poly1305_aead(st, s, len);
 	wg_tag_put(st, s, len);
 	return 0;
-}
-
-/* ---- one packet's decryption in two parts --------------------------------
- * CBC decrypts each block from its own ciphertext and the ciphertext block
- * before it. Once the tag has been verified, the blocks can therefore be
- * decrypted in pieces, on different CPUs, in any order (ingress.h,
- * wg_rx_split). wg_aescbc_open_tail verifies the tag over buf[0,len) and
- * decrypts blocks head.. in place; wg_aescbc_open_head decrypts blocks
- * 0..head-1 of a packet whose tag was verified, with the rest of buf
- * already plaintext. 0 < head < len / 16. */
-static __noinline int wg_aescbc_open_tail(struct wg_cstate *st, struct wg_keys *k,
-					  struct wg_scratch *s, __u32 len, __u32 head)
-{
-	__u64 *w = (__u64 *)st->otk, o = (__u64)head * 16;
-	struct bpf_crypto_ctx *cbc = k->recv_cbc, *ecb = k->recv_ecb;
-	int err;
-
-	WG_OPAQUE(o);
-	if (len > WG_MAX_PADDED || (len & 15) || o < 16 || o >= len)
-		return WG_ERR_LEN;
-	if (!cbc || !ecb)
-		return WG_ERR_NOKEY;
-	err = wg_aescbc_otk(st, ecb, 0);
-	if (err)
-		return err;
-	/* r||s to where wg_poly1305_init reads the one-time key; this part
-	 * needs no IV: block head chains from ciphertext block head - 1. */
-	w[0] = w[2]; w[1] = w[3]; w[2] = w[4]; w[3] = w[5];
-	wg_poly1305_init(st);
-	st->ad_len = 0;
-	wg_poly1305_aead(st, s, len);
-	if (wg_tag_diff(st, s, len))
-		return WG_ERR_TAG;
-	*(__u64 *)st->iv = *(__u64 *)(s->buf + o - 16);
-	*(__u64 *)(st->iv + 8) = *(__u64 *)(s->buf + o - 8);
-	return wg_aescbc_decrypt_at(st, cbc, s, o, len - o);
-}
-
-static __noinline int wg_aescbc_open_head(struct wg_cstate *st, struct wg_keys *k,
-					  struct wg_scratch *s, __u32 head)
-{
-	struct bpf_crypto_ctx *cbc = k->recv_cbc, *ecb = k->recv_ecb;
-	__u64 *w = (__u64 *)st->otk;
-	int err;
-
-	if (!head || head > WG_MAX_PADDED / 16)
-		return WG_ERR_LEN;
-	if (!cbc || !ecb)
-		return WG_ERR_NOKEY;
-	err = wg_aescbc_otk(st, ecb, 1);
-	if (err)
-		return err;
-	*(__u64 *)st->iv = w[0];
-	*(__u64 *)(st->iv + 8) = w[1];
-	return wg_aescbc_decrypt_at(st, cbc, s, 0, head * 16);
 }

@@ -21,11 +21,6 @@
 /* wgbpfd's aes-cbc data message: same layout as type 4, its own type so that
  * a suite mismatch is counted instead of looking like a forgery. */
 #define WG_MSG_DATA_AESCBC 0x84
-/* Never on the wire: an aes-cbc data message on its way from the CPU that
- * verified it to the CPU that finishes decrypting it (ingress.h,
- * wg_rx_split); accepted only on <tun>-hop0. reserved[0] holds the number
- * of leading blocks still encrypted. */
-#define WG_MSG_SPLIT_AESCBC 0xc4
 
 #define WG_DATA_HEADER_LEN 16 /* type(1) reserved(3) receiver(4) counter(8) */
 #define WG_TAG_LEN 16

@@ -99,99 +99,13 @@ static __noinline int wg_small_flood(void)
 	return p->run >= WG_FLOOD_RUN;
 }
 
-/* aes-cbc decrypts 2.7 times slower than it encrypts, so a tunnel's
- * decrypting CPU was its limit while the receiving CPU (with a veth
- * underlay, the one that has just encrypted) sat half idle. The receiving
- * CPU therefore does the first part of the work before the hand-off: the
- * checks, the tag, the replay window, and the last WG_SPLIT_TAIL_16THS/16
- * of the blocks (aescbc.h: CBC blocks decrypt independently). The packet
- * goes on as WG_MSG_SPLIT_AESCBC, and the other CPU decrypts the leading
- * blocks and delivers it. Each packet still passes both CPUs in order, so
- * nothing is reordered. */
-#define WG_SPLIT_TAIL_16THS 5
-
-static __noinline int wg_rx_split(struct __sk_buff *skb, struct wg_session *s, __u32 off,
-				  __u32 plen, __u64 counter)
-{
-	struct wg_ifconfig *cfg = wg_ifconfig();
-	__u32 zero = 0, idx, ct_len, blocks, head, reason, n;
-	struct wg_scratch *sc;
-	__u8 hdr[2];
-	__u64 now;
-	long rc;
-
-	if (!s || !cfg || plen < WG_DATA_HEADER_LEN + WG_TAG_LEN) {
-		reason = WG_DROP_MALFORMED;
-		goto drop;
-	}
-	idx = s->local_index;
-	now = bpf_ktime_get_boot_ns();
-	if (counter >= WG_REJECT_AFTER_MESSAGES || now - s->created_ns >= WG_REJECT_AFTER_TIME_NS) {
-		reason = WG_DROP_EXPIRED;
-		goto drop;
-	}
-	if (!wg_replay_check(s, counter)) {
-		reason = WG_DROP_REPLAY;
-		goto drop;
-	}
-	ct_len = plen - WG_DATA_HEADER_LEN - WG_TAG_LEN;
-	if (ct_len > WG_MAX_PADDED) {
-		reason = WG_DROP_TOO_BIG;
-		goto drop;
-	}
-	if ((ct_len & 15) || ct_len < 32) {
-		reason = WG_DROP_MALFORMED;
-		goto drop;
-	}
-	blocks = ct_len / 16;
-	head = blocks - blocks * WG_SPLIT_TAIL_16THS / 16;
-	sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!sc) {
-		reason = WG_DROP_CRYPTO;
-		goto drop;
-	}
-	n = ct_len + WG_TAG_LEN;
-	asm volatile("" : "+r"(n));
-	if (n < WG_TAG_LEN || n > WG_SCRATCH_LEN ||
-	    bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n)) {
-		reason = WG_DROP_MALFORMED;
-		goto drop;
-	}
-	rc = wg_open_tail(idx, counter, ct_len, head);
-	if (rc) {
-		reason = rc == WG_ERR_TAG ? WG_DROP_BAD_TAG : WG_DROP_CRYPTO;
-		goto drop;
-	}
-	if (!wg_replay_commit(s, counter)) {
-		reason = WG_DROP_REPLAY;
-		goto drop;
-	}
-	/* The whole body goes back (leading blocks unchanged): one bounded
-	 * store instead of a variable offset the verifier cannot bound. */
-	n = ct_len;
-	asm volatile("" : "+r"(n));
-	hdr[0] = WG_MSG_SPLIT_AESCBC;
-	hdr[1] = head;
-	if (n > WG_MAX_PADDED ||
-	    bpf_skb_store_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n,
-				BPF_F_RECOMPUTE_CSUM) ||
-	    bpf_skb_store_bytes(skb, off + WG_UDP_HLEN, hdr, 2, BPF_F_RECOMPUTE_CSUM)) {
-		reason = WG_DROP_MALFORMED;
-		goto drop;
-	}
-	return wg_rx_handoff(skb, cfg, idx);
-drop:
-	wg_count_drop(reason);
-	return WG_TC_ACT_SHOT;
-}
-
 SEC("tc")
 int wg_underlay_ingress(struct __sk_buff *skb)
 {
 	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n;
 	struct wg_endpoint src __attribute__((aligned(8))) = {};
 	struct wg_ifconfig *cfg = wg_ifconfig();
-	int confirmed = 0, roamed = 0, v6in, split;
+	int confirmed = 0, roamed = 0, v6in;
 	struct wg_peer_stats *st;
 	struct wg_data_hdr dh;
 	struct wg_session *s;
@@ -247,11 +161,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* Ours from here on. Only data messages are handled in the kernel. */
 	if (skb->gso_size)
 		return WG_TC_ACT_OK; /* GRO aggregate: let the stack split it */
-	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN, &dh, sizeof(dh)))
-		return WG_TC_ACT_OK;
-	split = dh.type == WG_MSG_SPLIT_AESCBC && skb->ifindex == cfg->hop_ifindex;
-	if ((dh.type != WG_MSG_DATA && dh.type != WG_MSG_DATA_AESCBC && !split) ||
-	    (dh.reserved[0] && !split) || dh.reserved[1] || dh.reserved[2])
+	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN, &dh, sizeof(dh)) ||
+	    (dh.type != WG_MSG_DATA && dh.type != WG_MSG_DATA_AESCBC) ||
+	    dh.reserved[0] || dh.reserved[1] || dh.reserved[2])
 		return WG_TC_ACT_OK;
 	ulen = bpf_ntohs(udp.len);
 	if (ulen < WG_UDP_HLEN + WG_DATA_HEADER_LEN + WG_TAG_LEN ||
@@ -260,41 +172,11 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	plen = ulen - WG_UDP_HLEN;
 	idx = dh.receiver;
 	s = bpf_map_lookup_elem(&sessions, &idx);
-	if (!s) {
-		if (!split)
-			return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
-		reason = WG_DROP_NO_SESSION; /* removed after the first part */
-		goto drop;
-	}
+	if (!s)
+		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
 	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
-	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood())) {
-		if (plen >= WG_HANDOFF_MIN && dh.type == WG_MSG_DATA_AESCBC &&
-		    s->suite == WG_SUITE_AESCBC)
-			return wg_rx_split(skb, s, off, plen, dh.counter);
+	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood()))
 		return wg_rx_handoff(skb, cfg, idx);
-	}
-	if (split) {
-		/* The first part (wg_rx_split) did the checks and committed
-		 * the counter: decrypt the leading blocks and deliver. */
-		ct_len = plen - WG_DATA_HEADER_LEN - WG_TAG_LEN;
-		sc = bpf_map_lookup_elem(&scratch, &zero);
-		if (!sc || s->suite != WG_SUITE_AESCBC) {
-			reason = WG_DROP_CRYPTO;
-			goto drop;
-		}
-		n = ct_len;
-		asm volatile("" : "+r"(n));
-		if (n < 32 || n > WG_MAX_PADDED || (n & 15) || !dh.reserved[0] ||
-		    dh.reserved[0] >= n / 16 ||
-		    bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
-			goto malformed;
-		if (wg_open_head(idx, dh.counter, dh.reserved[0])) {
-			reason = WG_DROP_CRYPTO;
-			goto drop;
-		}
-		now = bpf_ktime_get_boot_ns();
-		goto authentic;
-	}
 
 	if ((dh.type == WG_MSG_DATA_AESCBC) != (s->suite == WG_SUITE_AESCBC)) {
 		reason = WG_DROP_SUITE_MISMATCH;
@@ -337,7 +219,6 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* Authentic from here on. */
 	if (!wg_replay_commit(s, dh.counter))
 		goto replay;
-authentic:
 	p = bpf_map_lookup_elem(&peers, &s->peer_id);
 	if (!p) {
 		reason = WG_DROP_NO_SESSION;

@@ -61,7 +61,6 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 			      const struct bpf_dynptr *src,
 			      const struct bpf_dynptr *dst,
 			      const struct bpf_dynptr *siv__nullable) __ksym;
-extern int bpf_dynptr_adjust(const struct bpf_dynptr *p, __u32 start, __u32 end) __ksym;
 
 /* Hides x's known range from clang so that a bounds check the verifier
  * needs (it may have lost track across calls) is not optimised away. */

@@ -24,7 +24,6 @@ enum wg_selftest_op {
 	WG_ST_CBC = 6,       /* bare bpf_crypto cbc(aes) send context, zero IV */
 	WG_ST_CBC_DEC = 7,   /* the same, decrypting */
 	WG_ST_AEAD_OPEN = 8, /* raw RFC 8439 AEAD open */
-	WG_ST_OPEN_SPLIT = 9, /* wg_open_tail then wg_open_head, head = nonce_lo */
 };
 
 /* Set in op: do not write the result back into the packet, so that a
@@ -37,8 +36,7 @@ struct wg_selftest_hdr {
 	__u64 counter;
 	__u32 len;	/* payload length without tag */
 	__u32 ad_len;	/* WG_ST_AEAD_SEAL: 0..16 */
-	__u32 nonce_lo;	/* WG_ST_AEAD_SEAL: first 4 nonce bytes (LE);
-			 * WG_ST_OPEN_SPLIT: head, the blocks left to wg_open_head */
+	__u32 nonce_lo;	/* WG_ST_AEAD_SEAL: first 4 nonce bytes (LE) */
 	__s32 ret;	/* out */
 	__u8 key[32];
 	__u8 ad[16];
@@ -220,7 +218,6 @@ int wg_selftest(struct __sk_buff *skb)
 		break;
 	case WG_ST_OPEN:
 	case WG_ST_AEAD_OPEN:
-	case WG_ST_OPEN_SPLIT:
 		if (wg_st_load(skb, WG_ST_DATA, s, n + WG_TAG_LEN))
 			return WG_ERR_LEN;
 		break;
@@ -234,12 +231,6 @@ int wg_selftest(struct __sk_buff *skb)
 		break;
 	case WG_ST_OPEN:
 		ret = wg_open(h.local_index, h.counter, n);
-		break;
-	case WG_ST_OPEN_SPLIT:
-		/* As the receive path does it, minus the CPU change between. */
-		ret = wg_open_tail(h.local_index, h.counter, n, h.nonce_lo);
-		if (!ret)
-			ret = wg_open_head(h.local_index, h.counter, h.nonce_lo);
 		break;
 	default:
 		ret = wg_selftest_raw(&h, n);

@@ -11,12 +11,6 @@
  *	the RECEIVE key, then decrypts in place. Returns 0; WG_ERR_TAG on a bad
  *	tag with buf untouched; other negative WG_ERR_* (WG_ERR_NOKEY,
  *	WG_ERR_LEN, WG_ERR_CRYPTO).
- *  wg_open_tail(local_index, counter, len, head)
- *  wg_open_head(local_index, counter, head)
- *	wg_open in two parts, aes-cbc only (aescbc.h, wg_aescbc_open_tail):
- *	the first verifies the tag like wg_open and decrypts the blocks from
- *	head on; the second decrypts blocks 0..head-1, trusting that the
- *	first verified the tag. Each may run on a different CPU.
  *  wg_session_suite(local_index)
  *	WG_SUITE_* of the keypair's secret half, or WG_ERR_NOKEY. (The
  *	wg_session in `sessions` carries the same suite.)
@@ -107,14 +101,7 @@ static __noinline int wg_unwrap_key(struct wg_cstate *st, struct wg_keys *k, int
 	return bpf_crypto_encrypt(c, &src, &dst, NULL) ? WG_ERR_CRYPTO : 0;
 }
 
-/* What wg_crypt does: seal, open, or one part of an open. */
-#define WG_CRYPT_SEAL 0
-#define WG_CRYPT_OPEN 1
-#define WG_CRYPT_OPEN_TAIL 2
-#define WG_CRYPT_OPEN_HEAD 3
-
-static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len, int op,
-				    __u32 head)
+static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len, int open)
 {
 	struct wg_scratch *s;
 	struct wg_cstate *st;
@@ -132,24 +119,17 @@ static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len,
 	if (!s || !st)
 		return WG_ERR_CRYPTO;
 	if (k->suite == WG_SUITE_CHACHA20POLY1305) {
-		if (op > WG_CRYPT_OPEN)
-			return WG_ERR_NOKEY;
-		ret = wg_unwrap_key(st, k, op);
+		ret = wg_unwrap_key(st, k, open);
 		if (ret)
 			goto out;
 		st->nonce[0] = 0;
 		st->nonce[1] = (__u32)counter;
 		st->nonce[2] = (__u32)(counter >> 32);
 		st->ad_len = 0;
-		ret = wg_chachapoly(st, s, len, op);
+		ret = wg_chachapoly(st, s, len, open);
 	} else if (k->suite == WG_SUITE_AESCBC) {
 		st->counter = counter;
-		if (op == WG_CRYPT_OPEN_TAIL)
-			ret = wg_aescbc_open_tail(st, k, s, len, head);
-		else if (op == WG_CRYPT_OPEN_HEAD)
-			ret = wg_aescbc_open_head(st, k, s, head);
-		else
-			ret = wg_aescbc(st, k, s, len, op);
+		ret = wg_aescbc(st, k, s, len, open);
 	} else {
 		ret = WG_ERR_NOKEY;
 	}
@@ -160,20 +140,10 @@ out:
 
 static __noinline int wg_seal(__u32 local_index, __u64 counter, __u32 len)
 {
-	return wg_crypt(local_index, counter, len, WG_CRYPT_SEAL, 0);
+	return wg_crypt(local_index, counter, len, 0);
 }
 
 static __noinline int wg_open(__u32 local_index, __u64 counter, __u32 len)
 {
-	return wg_crypt(local_index, counter, len, WG_CRYPT_OPEN, 0);
-}
-
-static __noinline int wg_open_tail(__u32 local_index, __u64 counter, __u32 len, __u32 head)
-{
-	return wg_crypt(local_index, counter, len, WG_CRYPT_OPEN_TAIL, head);
-}
-
-static __noinline int wg_open_head(__u32 local_index, __u64 counter, __u32 head)
-{
-	return wg_crypt(local_index, counter, 0, WG_CRYPT_OPEN_HEAD, head);
+	return wg_crypt(local_index, counter, len, 1);
 }

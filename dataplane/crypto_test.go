@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -21,16 +20,15 @@ import (
 
 // Selftest operations and return codes (bpf/selftest.h, bpf/keymap.h).
 const (
-	stSeal      = 1
-	stOpen      = 2
-	stRX        = 3
-	stAEADSeal  = 4
-	stPoly1305  = 5
-	stCBC       = 6
-	stCBCDec    = 7
-	stAEADOpen  = 8
-	stOpenSplit = 9
-	stNoWrite   = 0x100
+	stSeal     = 1
+	stOpen     = 2
+	stRX       = 3
+	stAEADSeal = 4
+	stPoly1305 = 5
+	stCBC      = 6
+	stCBCDec   = 7
+	stAEADOpen = 8
+	stNoWrite  = 0x100
 
 	errTag    = -1
 	errNoKey  = -2
@@ -248,55 +246,6 @@ func TestCryptoSealOpen(t *testing.T) {
 			t.Logf("%d seal+open pairs identical to keystore", n)
 		})
 	}
-}
-
-// TestCryptoOpenSplit: an aes-cbc open in two parts, as the receive path
-// does it on two CPUs (wg_open_tail verifies the tag and decrypts the blocks
-// from head on, wg_open_head the blocks before), gives keystore's plaintext
-// at every split point. A bad tag, a split point outside the packet and a
-// chacha20poly1305 keypair are refused.
-func TestCryptoOpenSplit(t *testing.T) {
-	d := loadForTest(t)
-	r := rand.NewChaCha8([32]byte{9})
-	rnd := rand.New(r)
-	k := randKeys(r, SuiteAESCBC, 2000)
-	must(t, d.InstallSession(k))
-	split := func(ctr uint64, ct []byte, padded, head int) (int32, []byte) {
-		return runSelftest(t, d, &stHdr{Op: stOpenSplit, LocalIndex: k.LocalIndex, Counter: ctr,
-			Len: uint32(padded), NonceLo: uint32(head)}, ct, 0)
-	}
-	n := 0
-	for _, padded := range []int{32, 48, 512, 1408, 1424, maxPadded} {
-		pt := make([]byte, padded)
-		r.Read(pt)
-		ctr := rnd.Uint64N(1 << 62)
-		ct := keystore.SealPayload(keystore.SuiteAESCBC, &k.Receive, ctr, nil, pt)
-		blocks := padded / 16
-		for head := 1; head < blocks; head++ {
-			ret, got := split(ctr, ct, padded, head)
-			if ret != 0 || !bytes.Equal(got[:padded], pt) {
-				t.Fatalf("len %d head %d: ret %d\n got %x\nwant %x", padded, head, ret, got[:padded], pt)
-			}
-			n++
-		}
-		bad := slices.Clone(ct)
-		bad[padded-1] ^= 1
-		if ret, _ := split(ctr, bad, padded, blocks/2); ret != errTag {
-			t.Fatalf("len %d: tampered ciphertext: ret %d, want %d", padded, ret, errTag)
-		}
-		for _, head := range []int{0, blocks, blocks + 1} {
-			if ret, _ := split(ctr, ct, padded, head); ret != errLen {
-				t.Fatalf("len %d head %d: ret %d, want %d", padded, head, ret, errLen)
-			}
-		}
-	}
-	c := randKeys(r, SuiteChaCha20Poly1305, 2001)
-	must(t, d.InstallSession(c))
-	ct := keystore.SealPayload(keystore.SuiteChaCha20Poly1305, &c.Receive, 1, nil, make([]byte, 64))
-	if ret, _ := runSelftest(t, d, &stHdr{Op: stOpenSplit, LocalIndex: c.LocalIndex, Counter: 1, Len: 64, NonceLo: 2}, ct, 0); ret != errNoKey {
-		t.Fatalf("chacha20poly1305 keypair: ret %d, want %d", ret, errNoKey)
-	}
-	t.Logf("%d split opens identical to keystore", n)
 }
 
 // TestCryptoVectors runs keystore's known-answer file through the BPF
