@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net/netip"
 
 	"github.com/wgbpfd/wgbpfd/handshake"
 	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/timers"
 )
 
 // handleDatagram processes one UDP datagram the kernel passed up to the
@@ -115,13 +118,21 @@ func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) 
 		d.log.Warn("storing keypair", "peer", p.pub.String(), "err", err)
 		return false
 	}
+	// A peer coming up (its first handshake, or one after its sessions
+	// expired) is worth a line at info level. The rekey every two minutes
+	// of a peer that stays up is detail: 10,000 active peers would log 80
+	// lines a second of it.
+	level := slog.LevelDebug
+	if p.lastHandshake.IsZero() || kp.Created.Sub(p.lastHandshake) >= timers.RejectAfterTime {
+		level = slog.LevelInfo
+	}
 	p.lastHandshake = kp.Created
 	if initiator {
 		d.stats.countHandshake("completed_initiator")
 	} else {
 		d.stats.countHandshake("completed_responder")
 	}
-	d.log.Info("handshake completed", "peer", p.pub.String(), "initiator", initiator, "endpoint", p.endpoint, "suite", p.suite.String())
+	d.log.Log(context.Background(), level, "handshake completed", "peer", p.pub.String(), "initiator", initiator, "endpoint", p.endpoint, "suite", p.suite.String())
 	return true
 }
 

@@ -5,12 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
 	"github.com/wgbpfd/wgbpfd/handshake"
+	"github.com/wgbpfd/wgbpfd/timers"
 )
 
 // TestConcurrentHandshakeWorkers: initiations from many peers, each
@@ -95,5 +97,37 @@ func TestConcurrentHandshakeWorkers(t *testing.T) {
 	// removed peer or a duplicate.
 	if n := d.hs.Indices().Len(); n != len(d.peers) {
 		t.Fatalf("%d indices allocated for %d live peers", n, len(d.peers))
+	}
+}
+
+// TestHandshakeLogLevel: a peer's first handshake, and one after its
+// sessions expired, are logged at info level; a rekey of a peer that stays
+// up only at debug level.
+func TestHandshakeLogLevel(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	var logged strings.Builder
+	tp.a.log = slog.New(slog.NewTextHandler(&logged, nil)) // info and above
+	p := tp.a.peers[tp.b.cfg.PublicKey()]
+	handshake := func(after time.Duration) (infoLines int) {
+		t.Helper()
+		tp.now = tp.now.Add(after)
+		before := strings.Count(logged.String(), "handshake completed")
+		tp.a.mu.Lock()
+		tp.a.initiateLocked(p, tp.now)
+		tp.a.mu.Unlock()
+		tp.net.pump()
+		if tp.a.stats.handshakes["completed_initiator"] == 0 || !p.lastHandshake.Equal(tp.now) {
+			t.Fatalf("no handshake completed at %v (stats %v)", tp.now, tp.a.stats.handshakes)
+		}
+		return strings.Count(logged.String(), "handshake completed") - before
+	}
+	if n := handshake(0); n != 1 {
+		t.Errorf("first handshake: %d info lines, want 1", n)
+	}
+	if n := handshake(timers.RekeyAfterTime); n != 0 {
+		t.Errorf("rekey after %v: %d info lines, want 0\n%s", timers.RekeyAfterTime, n, logged.String())
+	}
+	if n := handshake(timers.RejectAfterTime); n != 1 {
+		t.Errorf("handshake %v after the last one: %d info lines, want 1", timers.RejectAfterTime, n)
 	}
 }
