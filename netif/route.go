@@ -204,20 +204,19 @@ func (s *State) addRouteLocked(r netlink.Route) error {
 }
 
 // RemoveRoutes deletes the routes this State added for the given prefixes
-// (a reload that dropped a peer's AllowedIPs). Routes it did not add, and
-// the full-tunnel rules, are left alone: a /0 that goes away takes effect
-// at the next start.
+// (a reload that dropped a peer's AllowedIPs); routes it did not add are
+// left alone. A /0 that goes takes its family's full tunnel with it, as
+// Teardown would: the policy rules this State added for the family (the
+// shared suppress rule only when no other full tunnel needs it) and, for
+// IPv4, src_valid_mark. The mark stays on the socket and the data plane,
+// where nothing routes by it any more.
 func (s *State) RemoveRoutes(prefixes []netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
 	kept := s.routes[:0]
 	for _, r := range s.routes {
-		if r.Dst != nil && slices.ContainsFunc(prefixes, func(p netip.Prefix) bool {
-			ones, _ := r.Dst.Mask.Size()
-			a, ok := netip.AddrFromSlice(r.Dst.IP)
-			return ok && p.Bits() != 0 && netip.PrefixFrom(a.Unmap(), ones) == p.Masked()
-		}) {
+		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return routeIs(r, p) }) {
 			if err := delRoute(r); err != nil {
 				errs = append(errs, err)
 				kept = append(kept, r)
@@ -227,5 +226,25 @@ func (s *State) RemoveRoutes(prefixes []netip.Prefix) error {
 		kept = append(kept, r)
 	}
 	s.routes = kept
+	for _, p := range prefixes {
+		family := familyOf(p)
+		if p.Bits() != 0 || !s.fullTunnel[family] ||
+			slices.ContainsFunc(s.routes, func(r netlink.Route) bool { return routeIs(r, p) }) {
+			continue // not a full tunnel, or its route is still there
+		}
+		if err := s.removeFullTunnel(family); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// routeIs reports whether r is the route for prefix p.
+func routeIs(r netlink.Route, p netip.Prefix) bool {
+	if r.Dst == nil {
+		return false
+	}
+	ones, _ := r.Dst.Mask.Size()
+	a, ok := netip.AddrFromSlice(r.Dst.IP)
+	return ok && netip.PrefixFrom(a.Unmap(), ones) == p.Masked()
 }

@@ -188,6 +188,48 @@ func TestFullTunnel(t *testing.T) {
 	}
 }
 
+// TestFullTunnelRemoved: a reload whose file drops a /0 takes down that
+// family's full tunnel (rules, route, src_valid_mark) and leaves the other
+// family's and the other routes.
+func TestFullTunnelRemoved(t *testing.T) {
+	ns := inNetns(t)
+	if err := writeSysctl(srcValidMark, "0"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := upTUN(t)
+	if _, err := st.AddRoutes(prefixes("0.0.0.0/0", "::/0", "10.5.0.0/16"), Table{Mode: TableAuto}, DefaultFwmark); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveRoutes(prefixes("0.0.0.0/0")); err != nil {
+		t.Fatal(err)
+	}
+	assertLines(t, "ip rule without the IPv4 /0", ipIn(t, ns, "-4", "rule", "show"), baseRules4...)
+	assertLines(t, "table 51820 without the IPv4 /0", ipIn(t, ns, "-4", "route", "show", "table", "51820"))
+	if v, _ := readSysctl(srcValidMark); v != "0" {
+		t.Errorf("src_valid_mark = %q, want 0 restored", v)
+	}
+	if out := ipIn(t, ns, "-6", "rule", "show"); !strings.Contains(out, "not from all fwmark 0xca6c lookup 51820") {
+		t.Errorf("the IPv6 full tunnel went too:\n%s", out)
+	}
+	if !st.FullTunnel() {
+		t.Error("FullTunnel() false while the IPv6 /0 is still routed")
+	}
+	if err := st.RemoveRoutes(prefixes("::/0")); err != nil {
+		t.Fatal(err)
+	}
+	assertLines(t, "ip -6 rule without the IPv6 /0", ipIn(t, ns, "-6", "rule", "show"), baseRules6...)
+	assertLines(t, "table 51820 v6 without the IPv6 /0", ipIn(t, ns, "-6", "route", "show", "table", "51820"))
+	if st.FullTunnel() {
+		t.Error("FullTunnel() true with no /0 routed")
+	}
+	if out := ipIn(t, ns, "-4", "route", "show", "10.5.0.0/16"); out != "10.5.0.0/16 dev wgt0 scope link" {
+		t.Errorf("10.5.0.0/16 not kept: %q", out)
+	}
+	if err := st.Teardown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestFullTunnelPicksFwmark: with fwmark 0 the first table from 51820 with
 // no routes is chosen, as wg-quick does.
 func TestFullTunnelPicksFwmark(t *testing.T) {

@@ -183,7 +183,10 @@ func (s *State) addFullTunnel(ifindex int, p netip.Prefix, f uint32) error {
 	if err := s.addRouteLocked(deviceRoute(ifindex, p, int(f))); err != nil {
 		return err
 	}
-	s.fullTunnel = true
+	if s.fullTunnel == nil {
+		s.fullTunnel = make(map[int]bool)
+	}
+	s.fullTunnel[family] = true
 	if family == netlink.FAMILY_V4 {
 		c, err := setSysctl(srcValidMark, "1")
 		if err != nil {
@@ -195,6 +198,44 @@ func (s *State) addFullTunnel(ifindex int, p netip.Prefix, f uint32) error {
 			c.unlessNeeded = func() (bool, error) { return otherFullTunnels(netlink.FAMILY_V4, f) }
 			s.sysctls = append(s.sysctls, *c)
 		}
+	}
+	return nil
+}
+
+// removeFullTunnel undoes addFullTunnel for one family, for a reload whose
+// file no longer routes that family's /0 here (its route is already gone).
+// What fails to go stays recorded for Teardown. The caller holds s.mu.
+func (s *State) removeFullTunnel(family int) error {
+	var errs []error
+	rules := s.rules[:0]
+	for _, rr := range s.rules {
+		if rr.rule.Family == family {
+			if err := rr.undo(); err != nil {
+				errs = append(errs, err)
+				rules = append(rules, rr)
+			}
+			continue
+		}
+		rules = append(rules, rr)
+	}
+	s.rules = rules
+	if family == netlink.FAMILY_V4 {
+		sysctls := s.sysctls[:0]
+		for _, c := range s.sysctls {
+			if c.path == srcValidMark {
+				if err := c.restore(); err != nil {
+					errs = append(errs, err)
+					sysctls = append(sysctls, c)
+				}
+				continue
+			}
+			sysctls = append(sysctls, c)
+		}
+		s.sysctls = sysctls
+	}
+	delete(s.fullTunnel, family)
+	if len(errs) > 0 {
+		return fmt.Errorf("full tunnel on %s: %w", s.name, errors.Join(errs...))
 	}
 	return nil
 }

@@ -25,9 +25,10 @@ type State struct {
 	addrs    []netip.Prefix
 	routes   []netlink.Route
 	rules    []ruleRec
-	// fullTunnel: a /0 was routed through the interface with wg-quick's
-	// fwmark rules, which name the mark (and the table) in use.
-	fullTunnel bool
+	// fullTunnel: the families whose /0 is routed through the interface
+	// with wg-quick's fwmark rules, which name the mark (and the table) in
+	// use.
+	fullTunnel map[int]bool
 	sysctls    []sysctlChange
 	dnsUndo    []Command
 	done       bool
@@ -43,7 +44,7 @@ func NewState(iface string) *State {
 func (s *State) FullTunnel() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fullTunnel
+	return len(s.fullTunnel) > 0
 }
 
 // Name is the interface name the State manages.

@@ -61,7 +61,9 @@ func TestFullTunnel(t *testing.T) {
 // endpoint is reached through the default route. The full tunnel picks
 // its mark as at start-up, and the socket and the data plane take it too:
 // otherwise the rules would route every encrypted packet back into the
-// tunnel.
+// tunnel. A reload back to the peer's /32 takes the full tunnel down: the
+// rules go, other traffic takes the default route again, and the mark may
+// be changed again.
 func TestReloadToFullTunnel(t *testing.T) {
 	prerequisites(t)
 	tp := newTopology(t, false, false)
@@ -92,4 +94,21 @@ func TestReloadToFullTunnel(t *testing.T) {
 	}
 	ping(t, tp.a, tp.innerB, 3)
 	transferTCP(t, tp.a, tp.b, tp.innerB, 1<<20)
+
+	tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), "")
+	if err := da.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, da, "configuration reloaded", 2, 10*time.Second)
+	if out := tp.a.MustRun(t, "ip", "rule", "show"); strings.Contains(out, "fwmark") {
+		t.Errorf("full-tunnel rules left after the reload back:\n%s", out)
+	}
+	if out := tp.a.MustRun(t, "ip", "route", "get", "198.51.100.1"); strings.Contains(out, tp.ifA) || !strings.Contains(out, "ul0") {
+		t.Errorf("other traffic still goes into the tunnel:\n%s", out)
+	}
+	ping(t, tp.a, tp.innerB, 2)
+	tp.a.MustRun(t, "wg", "set", tp.ifA, "fwmark", "0x77")
+	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "0x77" {
+		t.Errorf("fwmark %s after wg set, want 0x77 (no full tunnel holds the mark any more)", got)
+	}
 }

@@ -137,10 +137,16 @@ func noPing(t *testing.T, ns *nstest.NS, addr string) {
 // waitLog waits until the daemon's log contains s.
 func waitLog(t *testing.T, d *daemon, s string, timeout time.Duration) {
 	t.Helper()
+	waitLogCount(t, d, s, 1, timeout)
+}
+
+// waitLogCount waits until s appears n times in d's log.
+func waitLogCount(t *testing.T, d *daemon, s string, n int, timeout time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !strings.Contains(d.logText(), s) {
+	for strings.Count(d.logText(), s) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("wgbpfd %s: no %q in the log within %v:\n%s", d.ifname, s, timeout, d.logText())
+			t.Fatalf("wgbpfd %s: %q not %d times in the log within %v:\n%s", d.ifname, s, n, timeout, d.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
