@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 	"github.com/wgbpfd/wgbpfd/handshake"
 	"github.com/wgbpfd/wgbpfd/keystore"
 )
@@ -36,6 +37,8 @@ type device struct {
 	k      kernel
 	out    packetSender
 	tun    func([]byte) error // delivers a decrypted packet into the interface
+	// maxPeers is the data plane's capacity (dataplane.MaxPeers).
+	maxPeers int
 
 	peers       map[config.Key]*peer
 	byID        map[uint32]*peer
@@ -91,6 +94,7 @@ func (s *deviceStats) countSlow(what string) {
 func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time, rekeyAfter time.Duration) (*device, error) {
 	d := &device{
 		rekeyAfter: rekeyAfter,
+		maxPeers:   dataplane.MaxPeers,
 		log:        log,
 		name:       name,
 		now:        now,
@@ -106,12 +110,25 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
+	if err := d.checkCapacity(cfg); err != nil {
+		return nil, err
+	}
 	for i := range cfg.Peers {
 		if err := d.addPeerLocked(cfg.Peers[i]); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// checkCapacity refuses a configuration with more peers than the data
+// plane holds, before anything is changed: otherwise the peers beyond it
+// would fail one by one, halfway through a reload.
+func (d *device) checkCapacity(cfg *config.Config) error {
+	if n := len(cfg.Peers); n > d.maxPeers {
+		return fmt.Errorf("%d peers: the data plane holds at most %d", n, d.maxPeers)
+	}
+	return nil
 }
 
 func suiteOf(c config.Cipher) keystore.Suite {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 	"github.com/wgbpfd/wgbpfd/keystore"
 	"github.com/wgbpfd/wgbpfd/uapi"
 )
@@ -451,5 +453,50 @@ func TestFwMarkChange(t *testing.T) {
 	}
 	if fmt.Sprint(applied) != "[119 0 85]" {
 		t.Fatalf("marks applied %v, want [0x77 0 0x55]", applied)
+	}
+}
+
+// TestSyncRefusesTooManyPeers: a configuration with more peers than the
+// data plane holds is refused before anything changes, at start and on a
+// reload (or wg set), instead of failing halfway through the peers.
+func TestSyncRefusesTooManyPeers(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
+	tp.net.pump()
+	pubB := tp.b.cfg.PublicKey()
+	id := tp.a.peers[pubB].id
+	session := tp.ka.peer(id).current
+	if session == 0 {
+		t.Fatal("no session")
+	}
+
+	tp.a.mu.Lock()
+	tp.a.maxPeers = 1
+	want := tp.a.cfg.Clone()
+	want.Peers[0].AllowedIPs = append(want.Peers[0].AllowedIPs, netip.MustParsePrefix("10.0.7.0/24"))
+	priv, _ := config.GeneratePrivateKey()
+	want.Peers = append(want.Peers, config.Peer{PublicKey: priv.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}})
+	err := tp.a.syncLocked(want)
+	tp.a.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "2 peers: the data plane holds at most 1") {
+		t.Fatalf("sync with 2 peers for 1: %v", err)
+	}
+	if len(tp.a.peers) != 1 || len(tp.a.cfg.Peers) != 1 || len(tp.a.cfg.Peers[0].AllowedIPs) != 1 {
+		t.Errorf("configuration changed: %d peers, %+v", len(tp.a.peers), tp.a.cfg.Peers)
+	}
+	if got := tp.ka.peer(id).current; got != session {
+		t.Errorf("session changed from %d to %d", session, got)
+	}
+	if len(tp.ka.allowed) != 1 {
+		t.Errorf("kernel prefixes changed: %v", tp.ka.allowed)
+	}
+
+	// A device takes the data plane's capacity as its limit (newDevice
+	// runs the same check on the file at start).
+	cfg := want.Clone()
+	d, err := newDevice("wgtest", cfg, 1420, newFakeKernel(), &fakeSocket{tp.net, netip.MustParseAddrPort("192.0.2.9:51820")},
+		func([]byte) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return tp.now }, 0)
+	if err != nil || d.maxPeers != dataplane.MaxPeers {
+		t.Fatalf("newDevice with 2 peers: %v", err)
 	}
 }

@@ -14,6 +14,9 @@ import (
 // re-read) and the control socket's set requests.
 func (d *device) syncLocked(want *config.Config) error {
 	cur := d.cfg
+	if err := d.checkCapacity(want); err != nil {
+		return err
+	}
 	// First, because these can fail on the outside (a port in use, a mark
 	// a full tunnel holds): the peers have not changed yet when they do.
 	// 0 keeps the port, as a file without ListenPort does for wg

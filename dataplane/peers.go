@@ -8,6 +8,10 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+// MaxPeers is how many peers the data plane holds (WG_MAX_PEERS in
+// bpf/peers.h, the size of the peers and peer_stats maps).
+const MaxPeers = 16384
+
 // Peer is what the packet path knows about one peer: where to send, and
 // which keypairs (local indices, 0 = none) it uses. The daemon chooses the
 // peer ids; a keypair's SessionKeys.PeerID must name its peer.
