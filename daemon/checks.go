@@ -48,24 +48,27 @@ func chooseMTU(cfg *config.Config) (int, string, error) {
 		}
 	}
 	// Like wg-quick, assume the larger (IPv6) outer header: 80 bytes.
-	underlayMTU, why, err := netif.AutoMTU(eps, 0)
+	overhead := dataplane.Overhead(true)
+	auto, why, err := netif.AutoMTU(eps, overhead)
 	if err != nil {
 		return 0, "", fmt.Errorf("computing the MTU: %w", err)
 	}
-	suite := uint8(dataplane.SuiteChaCha20Poly1305)
 	usesAES := cfg.InterfaceCipher() == config.CipherAESCBC
 	for i := range cfg.Peers {
 		usesAES = usesAES || cfg.PeerCipher(&cfg.Peers[i]) == config.CipherAESCBC
 	}
+	suite := uint8(dataplane.SuiteChaCha20Poly1305)
 	if usesAES {
 		suite = dataplane.SuiteAESCBC
 	}
-	mtu := dataplane.DefaultMTU(suite, underlayMTU)
-	why += fmt.Sprintf(" - %d overhead", dataplane.Overhead(true))
-	if usesAES {
+	mtu := dataplane.DefaultMTU(suite, auto+overhead)
+	switch {
+	case mtu == auto:
+	case usesAES && mtu == auto&^15:
 		// aes-cbc pads without the MTU cap, so its MTU is a multiple of 16.
-		why += ", rounded down to a multiple of 16 for aes-cbc"
+		why += fmt.Sprintf(", rounded down to %d, a multiple of 16 for aes-cbc", mtu)
+	default:
+		why += fmt.Sprintf(", capped at %d, the largest the data plane encrypts", mtu)
 	}
-	why += fmt.Sprintf(" = %d", mtu)
 	return mtu, why, nil
 }
