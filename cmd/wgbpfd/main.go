@@ -58,6 +58,12 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
+		case "genkey", "genpsk", "pubkey":
+			if len(args) > 1 {
+				return &exitError{code: 2, err: fmt.Errorf("%s takes no arguments, got %q", args[0], args[1])}
+			}
+		}
+		switch args[0] {
 		case "genkey":
 			return genkey(stdout)
 		case "genpsk":
