@@ -105,6 +105,7 @@ struct {
 } peer_stats SEC(".maps");
 
 /* AllowedIPs: longest-prefix match → peer id, one trie per family. */
+#define WG_MAX_ALLOWED_IPS 65536 /* per family */
 struct wg_lpm_v4 {
 	__u32 prefixlen;
 	__u8 addr[4];
@@ -117,7 +118,7 @@ struct wg_lpm_v6 {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WG_MAX_ALLOWED_IPS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct wg_lpm_v4);
 	__type(value, __u32);
@@ -125,7 +126,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WG_MAX_ALLOWED_IPS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct wg_lpm_v6);
 	__type(value, __u32);

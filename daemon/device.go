@@ -37,8 +37,9 @@ type device struct {
 	k      kernel
 	out    packetSender
 	tun    func([]byte) error // delivers a decrypted packet into the interface
-	// maxPeers is the data plane's capacity (dataplane.MaxPeers).
-	maxPeers int
+	// The data plane's capacity: dataplane.MaxPeers, and
+	// dataplane.MaxAllowedIPs prefixes per family.
+	maxPeers, maxAllowedIPs int
 
 	peers       map[config.Key]*peer
 	byID        map[uint32]*peer
@@ -93,20 +94,21 @@ func (s *deviceStats) countSlow(what string) {
 
 func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time, rekeyAfter time.Duration) (*device, error) {
 	d := &device{
-		rekeyAfter: rekeyAfter,
-		maxPeers:   dataplane.MaxPeers,
-		log:        log,
-		name:       name,
-		now:        now,
-		cfg:        cfg.Clone(),
-		mtu:        mtu,
-		hs:         handshake.New(cfg.Interface.PrivateKey, nil),
-		k:          k,
-		out:        out,
-		tun:        tun,
-		peers:      make(map[config.Key]*peer),
-		byID:       make(map[uint32]*peer),
-		owner:      make(map[netip.Prefix]*peer),
+		rekeyAfter:    rekeyAfter,
+		maxPeers:      dataplane.MaxPeers,
+		maxAllowedIPs: dataplane.MaxAllowedIPs,
+		log:           log,
+		name:          name,
+		now:           now,
+		cfg:           cfg.Clone(),
+		mtu:           mtu,
+		hs:            handshake.New(cfg.Interface.PrivateKey, nil),
+		k:             k,
+		out:           out,
+		tun:           tun,
+		peers:         make(map[config.Key]*peer),
+		byID:          make(map[uint32]*peer),
+		owner:         make(map[netip.Prefix]*peer),
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
@@ -127,6 +129,24 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 func (d *device) checkCapacity(cfg *config.Config) error {
 	if n := len(cfg.Peers); n > d.maxPeers {
 		return fmt.Errorf("%d peers: the data plane holds at most %d", n, d.maxPeers)
+	}
+	var v4, v6 int
+	for i := range cfg.Peers {
+		for _, p := range cfg.Peers[i].AllowedIPs {
+			if p.Addr().Is4() {
+				v4++
+			} else {
+				v6++
+			}
+		}
+	}
+	for _, c := range []struct {
+		family string
+		n      int
+	}{{"IPv4", v4}, {"IPv6", v6}} {
+		if c.n > d.maxAllowedIPs {
+			return fmt.Errorf("%d %s AllowedIPs: the data plane holds at most %d", c.n, c.family, d.maxAllowedIPs)
+		}
 	}
 	return nil
 }

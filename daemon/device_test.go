@@ -456,10 +456,11 @@ func TestFwMarkChange(t *testing.T) {
 	}
 }
 
-// TestSyncRefusesTooManyPeers: a configuration with more peers than the
-// data plane holds is refused before anything changes, at start and on a
-// reload (or wg set), instead of failing halfway through the peers.
-func TestSyncRefusesTooManyPeers(t *testing.T) {
+// TestSyncRefusesOverCapacity: a configuration with more peers, or more
+// AllowedIPs of a family, than the data plane holds is refused before
+// anything changes, at start and on a reload (or wg set), instead of
+// failing halfway through the peers.
+func TestSyncRefusesOverCapacity(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
 	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
 	tp.net.pump()
@@ -469,34 +470,44 @@ func TestSyncRefusesTooManyPeers(t *testing.T) {
 	if session == 0 {
 		t.Fatal("no session")
 	}
+	extra := netip.MustParsePrefix("10.0.7.0/24")
+	newPeer, _ := config.GeneratePrivateKey()
+	for _, c := range []struct {
+		name            string
+		maxPeers, maxIP int
+		want            string
+	}{
+		{"peers", 1, 100, "2 peers: the data plane holds at most 1"},
+		{"allowed-ips", 100, 2, "3 IPv4 AllowedIPs: the data plane holds at most 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tp.a.mu.Lock()
+			tp.a.maxPeers, tp.a.maxAllowedIPs = c.maxPeers, c.maxIP
+			want := tp.a.cfg.Clone()
+			want.Peers[0].AllowedIPs = append(want.Peers[0].AllowedIPs, extra)
+			want.Peers = append(want.Peers, config.Peer{PublicKey: newPeer.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}})
+			err := tp.a.syncLocked(want)
+			tp.a.mu.Unlock()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("sync: %v, want %q", err, c.want)
+			}
+			if len(tp.a.peers) != 1 || len(tp.a.cfg.Peers) != 1 || len(tp.a.cfg.Peers[0].AllowedIPs) != 1 {
+				t.Errorf("configuration changed: %d peers, %+v", len(tp.a.peers), tp.a.cfg.Peers)
+			}
+			if got := tp.ka.peer(id).current; got != session {
+				t.Errorf("session changed from %d to %d", session, got)
+			}
+			if len(tp.ka.allowed) != 1 {
+				t.Errorf("kernel prefixes changed: %v", tp.ka.allowed)
+			}
+		})
+	}
 
-	tp.a.mu.Lock()
-	tp.a.maxPeers = 1
-	want := tp.a.cfg.Clone()
-	want.Peers[0].AllowedIPs = append(want.Peers[0].AllowedIPs, netip.MustParsePrefix("10.0.7.0/24"))
-	priv, _ := config.GeneratePrivateKey()
-	want.Peers = append(want.Peers, config.Peer{PublicKey: priv.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.3/32")}})
-	err := tp.a.syncLocked(want)
-	tp.a.mu.Unlock()
-	if err == nil || !strings.Contains(err.Error(), "2 peers: the data plane holds at most 1") {
-		t.Fatalf("sync with 2 peers for 1: %v", err)
-	}
-	if len(tp.a.peers) != 1 || len(tp.a.cfg.Peers) != 1 || len(tp.a.cfg.Peers[0].AllowedIPs) != 1 {
-		t.Errorf("configuration changed: %d peers, %+v", len(tp.a.peers), tp.a.cfg.Peers)
-	}
-	if got := tp.ka.peer(id).current; got != session {
-		t.Errorf("session changed from %d to %d", session, got)
-	}
-	if len(tp.ka.allowed) != 1 {
-		t.Errorf("kernel prefixes changed: %v", tp.ka.allowed)
-	}
-
-	// A device takes the data plane's capacity as its limit (newDevice
+	// A device takes the data plane's capacity as its limits (newDevice
 	// runs the same check on the file at start).
-	cfg := want.Clone()
-	d, err := newDevice("wgtest", cfg, 1420, newFakeKernel(), &fakeSocket{tp.net, netip.MustParseAddrPort("192.0.2.9:51820")},
+	d, err := newDevice("wgtest", tp.a.cfg.Clone(), 1420, newFakeKernel(), &fakeSocket{tp.net, netip.MustParseAddrPort("192.0.2.9:51820")},
 		func([]byte) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return tp.now }, 0)
-	if err != nil || d.maxPeers != dataplane.MaxPeers {
-		t.Fatalf("newDevice with 2 peers: %v", err)
+	if err != nil || d.maxPeers != dataplane.MaxPeers || d.maxAllowedIPs != dataplane.MaxAllowedIPs {
+		t.Fatalf("newDevice: %v", err)
 	}
 }

@@ -12,6 +12,10 @@ import (
 // bpf/peers.h, the size of the peers and peer_stats maps).
 const MaxPeers = 16384
 
+// MaxAllowedIPs is how many AllowedIPs prefixes of each family the data
+// plane holds (WG_MAX_ALLOWED_IPS, the size of allowed_v4 and allowed_v6).
+const MaxAllowedIPs = 65536
+
 // Peer is what the packet path knows about one peer: where to send, and
 // which keypairs (local indices, 0 = none) it uses. The daemon chooses the
 // peer ids; a keypair's SessionKeys.PeerID must name its peer.

@@ -2,16 +2,16 @@ package dataplane
 
 import "testing"
 
-// TestMaxPeersMatchesMaps: MaxPeers, which the daemon checks configurations
-// against, is the size of the maps that hold a peer.
-func TestMaxPeersMatchesMaps(t *testing.T) {
+// TestCapacityMatchesMaps: MaxPeers and MaxAllowedIPs, which the daemon
+// checks configurations against, are the sizes of the maps.
+func TestCapacityMatchesMaps(t *testing.T) {
 	spec, err := loadWgbpf()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"peers", "peer_stats"} {
-		if got := spec.Maps[name].MaxEntries; got != MaxPeers {
-			t.Errorf("map %s holds %d peers, MaxPeers is %d", name, got, MaxPeers)
+	for name, want := range map[string]uint32{"peers": MaxPeers, "peer_stats": MaxPeers, "allowed_v4": MaxAllowedIPs, "allowed_v6": MaxAllowedIPs} {
+		if got := spec.Maps[name].MaxEntries; got != want {
+			t.Errorf("map %s holds %d entries, the constant says %d", name, got, want)
 		}
 	}
 }
