@@ -69,6 +69,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkSuites(cfg); err != nil {
 		return err
 	}
+	// Before anything is set up (routes for thousands of prefixes take a
+	// while), not after.
+	if err := checkCapacity(cfg, dataplane.MaxPeers, dataplane.MaxAllowedIPs); err != nil {
+		return startErr(ExitConfig, "%s: %w", o.ConfigPath, err)
+	}
 
 	up, err := bringUp(ctx, o, cfg, log)
 	if err != nil {

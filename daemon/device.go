@@ -127,8 +127,14 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 // plane holds, before anything is changed: otherwise the peers beyond it
 // would fail one by one, halfway through a reload.
 func (d *device) checkCapacity(cfg *config.Config) error {
-	if n := len(cfg.Peers); n > d.maxPeers {
-		return fmt.Errorf("%d peers: the data plane holds at most %d", n, d.maxPeers)
+	return checkCapacity(cfg, d.maxPeers, d.maxAllowedIPs)
+}
+
+// checkCapacity refuses more than maxPeers peers or more than maxAllowedIPs
+// AllowedIPs prefixes of one family.
+func checkCapacity(cfg *config.Config, maxPeers, maxAllowedIPs int) error {
+	if n := len(cfg.Peers); n > maxPeers {
+		return fmt.Errorf("%d peers: the data plane holds at most %d", n, maxPeers)
 	}
 	var v4, v6 int
 	for i := range cfg.Peers {
@@ -144,8 +150,8 @@ func (d *device) checkCapacity(cfg *config.Config) error {
 		family string
 		n      int
 	}{{"IPv4", v4}, {"IPv6", v6}} {
-		if c.n > d.maxAllowedIPs {
-			return fmt.Errorf("%d %s AllowedIPs: the data plane holds at most %d", c.n, c.family, d.maxAllowedIPs)
+		if c.n > maxAllowedIPs {
+			return fmt.Errorf("%d %s AllowedIPs: the data plane holds at most %d", c.n, c.family, maxAllowedIPs)
 		}
 	}
 	return nil

@@ -86,6 +86,23 @@ func TestRoutesAuto(t *testing.T) {
 	assertLines(t, "ip -6 route after teardown", ipIn(t, ns, "-6", "route", "show"))
 }
 
+// TestRoutesAutoDefaultOnDevice: a main-table default route through the
+// interface covers every prefix of its family, and only of its family.
+func TestRoutesAutoDefaultOnDevice(t *testing.T) {
+	ns := inNetns(t)
+	st, _ := upTUN(t)
+	ipIn(t, ns, "-4", "route", "add", "default", "dev", "wgt0")
+	if _, err := st.AddRoutes(prefixes("10.1.0.0/16", "192.0.2.7/32", "fd00:2::/64"), Table{Mode: TableAuto}, DefaultFwmark); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(st.routes); got != 1 || st.routes[0].Dst.String() != "fd00:2::/64" {
+		t.Errorf("recorded %v, want only fd00:2::/64 (the IPv4 default covers the rest)", st.routes)
+	}
+	if err := st.Teardown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRoutesNumberedTable(t *testing.T) {
 	ns := inNetns(t)
 	st, _ := upTUN(t)
