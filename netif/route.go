@@ -256,9 +256,13 @@ func (s *State) RemoveRoutes(prefixes []netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	gone := make(map[netip.Prefix]bool, len(prefixes))
+	for _, p := range prefixes {
+		gone[p.Masked()] = true
+	}
 	kept := s.routes[:0]
 	for _, r := range s.routes {
-		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return routeIs(r, p) }) {
+		if dst, ok := routeDst(r); ok && gone[dst] {
 			if err := delRoute(r); err != nil {
 				errs = append(errs, err)
 				kept = append(kept, r)
@@ -281,12 +285,19 @@ func (s *State) RemoveRoutes(prefixes []netip.Prefix) error {
 	return errors.Join(errs...)
 }
 
-// routeIs reports whether r is the route for prefix p.
-func routeIs(r netlink.Route, p netip.Prefix) bool {
+// routeDst is r's destination as a prefix; false for none (a default
+// route written without one).
+func routeDst(r netlink.Route) (netip.Prefix, bool) {
 	if r.Dst == nil {
-		return false
+		return netip.Prefix{}, false
 	}
 	ones, _ := r.Dst.Mask.Size()
 	a, ok := netip.AddrFromSlice(r.Dst.IP)
-	return ok && netip.PrefixFrom(a.Unmap(), ones) == p.Masked()
+	return netip.PrefixFrom(a.Unmap(), ones), ok
+}
+
+// routeIs reports whether r is the route for prefix p.
+func routeIs(r netlink.Route, p netip.Prefix) bool {
+	dst, ok := routeDst(r)
+	return ok && dst == p.Masked()
 }
