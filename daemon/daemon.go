@@ -69,8 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkSuites(cfg); err != nil {
 		return err
 	}
-	// Before anything is set up (routes for thousands of prefixes take a
-	// while), not after.
+	// Before anything is set up, so that nothing has to be undone.
 	if err := checkCapacity(cfg, dataplane.MaxPeers, dataplane.MaxAllowedIPs); err != nil {
 		return startErr(ExitConfig, "%s: %w", o.ConfigPath, err)
 	}

@@ -123,9 +123,9 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 	return d, nil
 }
 
-// checkCapacity refuses a configuration with more peers than the data
-// plane holds, before anything is changed: otherwise the peers beyond it
-// would fail one by one, halfway through a reload.
+// checkCapacity refuses a configuration with more peers or AllowedIPs than
+// the data plane holds, before anything is changed: otherwise the ones
+// beyond it would fail one by one, halfway through a reload.
 func (d *device) checkCapacity(cfg *config.Config) error {
 	return checkCapacity(cfg, d.maxPeers, d.maxAllowedIPs)
 }

@@ -233,9 +233,11 @@ func (s *State) removeFullTunnel(family int) error {
 		}
 		s.sysctls = sysctls
 	}
-	delete(s.fullTunnel, family)
 	if len(errs) > 0 {
+		// Still a full tunnel as far as the mark goes: a rule that would
+		// not go still routes by it.
 		return fmt.Errorf("full tunnel on %s: %w", s.name, errors.Join(errs...))
 	}
+	delete(s.fullTunnel, family)
 	return nil
 }
