@@ -10,17 +10,29 @@ import (
 	"github.com/wgbpfd/wgbpfd/netif"
 )
 
+// probeKernel is dataplane.Probe; tests stand in a kernel without some
+// feature.
+var probeKernel = dataplane.Probe
+
+// usesAES reports whether the interface or any peer uses aes-cbc.
+func usesAES(cfg *config.Config) bool {
+	if cfg.InterfaceCipher() == config.CipherAESCBC {
+		return true
+	}
+	for i := range cfg.Peers {
+		if cfg.PeerCipher(&cfg.Peers[i]) == config.CipherAESCBC {
+			return true
+		}
+	}
+	return false
+}
+
 // checkSuites probes the kernel and fails with ExitNoCrypto when a peer
 // needs a suite the kernel cannot run (aes-cbc needs bpf_crypto with
 // cbc(aes) and ecb(aes)).
 func checkSuites(cfg *config.Config) error {
-	needAES := cfg.InterfaceCipher() == config.CipherAESCBC
-	for i := range cfg.Peers {
-		if cfg.PeerCipher(&cfg.Peers[i]) == config.CipherAESCBC {
-			needAES = true
-		}
-	}
-	probe, err := dataplane.Probe()
+	needAES := usesAES(cfg)
+	probe, err := probeKernel()
 	if err != nil {
 		return startErr(ExitKernelLoader, "probing the kernel: %w", err)
 	}
@@ -53,18 +65,15 @@ func chooseMTU(cfg *config.Config) (int, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("computing the MTU: %w", err)
 	}
-	usesAES := cfg.InterfaceCipher() == config.CipherAESCBC
-	for i := range cfg.Peers {
-		usesAES = usesAES || cfg.PeerCipher(&cfg.Peers[i]) == config.CipherAESCBC
-	}
+	aes := usesAES(cfg)
 	suite := uint8(dataplane.SuiteChaCha20Poly1305)
-	if usesAES {
+	if aes {
 		suite = dataplane.SuiteAESCBC
 	}
 	mtu := dataplane.DefaultMTU(suite, auto+overhead)
 	switch {
 	case mtu == auto:
-	case usesAES && mtu == auto&^15:
+	case aes && mtu == auto&^15:
 		// aes-cbc pads without the MTU cap, so its MTU is a multiple of 16.
 		why += fmt.Sprintf(", rounded down to %d, a multiple of 16 for aes-cbc", mtu)
 	default:

@@ -1,11 +1,18 @@
 package daemon
 
 import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 )
 
 // TestChooseMTUSentence: the "MTU chosen" log line does the arithmetic once,
@@ -49,5 +56,34 @@ func TestChooseMTUSentence(t *testing.T) {
 			t.Errorf("%s: MTU %d from %q: aes-cbc needs (and only it gets) a multiple of 16", c, mtu, why)
 		}
 		t.Logf("%s: %d because %s", c, mtu, why)
+	}
+}
+
+// TestReloadRefusesAESWithoutKernelSupport: a reload whose file newly needs
+// aes-cbc, on a kernel that cannot create cbc(aes), is refused as a start
+// would be (ExitNoCrypto, with the kernel's reason) before anything
+// changes. (The running daemon here has no device: reaching the sync would
+// panic.)
+func TestReloadRefusesAESWithoutKernelSupport(t *testing.T) {
+	probeKernel = func() (*dataplane.ProbeResult, error) {
+		return &dataplane.ProbeResult{BTF: true, CBC: errors.New("cbc(aes): no such algorithm")}, nil
+	}
+	t.Cleanup(func() { probeKernel = dataplane.Probe })
+	priv, _ := config.GeneratePrivateKey()
+	peer, _ := config.GeneratePrivateKey()
+	running := &running{cfg: &config.Config{
+		Interface: config.Interface{PrivateKey: priv, Cipher: config.CipherChaCha20Poly1305},
+		Peers:     []config.Peer{{PublicKey: peer.Public()}},
+	}}
+	path := filepath.Join(t.TempDir(), "wg0.conf")
+	conf := fmt.Sprintf("[Interface]\nPrivateKey = %s\nCipher = aes-cbc\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.0.2/32\n",
+		base64.StdEncoding.EncodeToString(priv[:]), peer.Public())
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := running.reload(path)
+	var se *StartError
+	if !errors.As(err, &se) || se.Code != ExitNoCrypto || !strings.Contains(err.Error(), "cbc(aes): no such algorithm") {
+		t.Fatalf("reload to aes-cbc without cbc(aes): %v", err)
 	}
 }

@@ -206,6 +206,13 @@ func (r *running) reload(path string) error {
 	if err != nil {
 		return err
 	}
+	// A file that newly needs aes-cbc is checked as at start: on a kernel
+	// without cbc(aes) its peers could never install a keypair.
+	if usesAES(cfg) && !usesAES(r.cfg) {
+		if err := checkSuites(cfg); err != nil {
+			return err
+		}
+	}
 	r.dev.mu.Lock()
 	err = r.dev.syncLocked(cfg)
 	r.dev.mu.Unlock()
