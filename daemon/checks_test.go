@@ -87,3 +87,25 @@ func TestReloadRefusesAESWithoutKernelSupport(t *testing.T) {
 		t.Fatalf("reload to aes-cbc without cbc(aes): %v", err)
 	}
 }
+
+// TestReloadMTU: what a reload does to the MTU in use.
+func TestReloadMTU(t *testing.T) {
+	aes := &config.Config{Interface: config.Interface{Cipher: config.CipherAESCBC}}
+	chacha := &config.Config{Interface: config.Interface{Cipher: config.CipherChaCha20Poly1305}}
+	set := &config.Config{Interface: config.Interface{Cipher: config.CipherChaCha20Poly1305, MTU: 1380}}
+	for _, c := range []struct {
+		cur  int
+		cfg  *config.Config
+		want int
+	}{
+		{1420, chacha, 1420}, // no MTU = in the file: as it is
+		{1420, aes, 1408},    // aes-cbc needs a multiple of 16
+		{1408, aes, 1408},
+		{1408, chacha, 1408}, // back to chacha: 1408 still fits
+		{1420, set, 1380},    // MTU = N as written
+	} {
+		if got := reloadMTU(c.cur, c.cfg); got != c.want {
+			t.Errorf("reloadMTU(%d, %s MTU %d) = %d, want %d", c.cur, c.cfg.Interface.Cipher, c.cfg.Interface.MTU, got, c.want)
+		}
+	}
+}

@@ -258,8 +258,57 @@ func (r *running) reload(path string) error {
 			r.dev.mu.Unlock()
 		}
 	}
+	r.dev.mu.Lock()
+	cur := r.dev.mtu
+	r.dev.mu.Unlock()
+	if mtu := reloadMTU(cur, cfg); mtu != cur {
+		if err := r.applyMTU(cur, mtu); err != nil {
+			r.log.Warn("changing the MTU for the reloaded file", "mtu", mtu, "err", err)
+		} else {
+			r.log.Info("MTU changed", "mtu", mtu, "was", cur)
+		}
+	}
 	r.cfg = cfg
 	r.resolveEndpoints()
 	r.log.Info("configuration reloaded", "peers", len(cfg.Peers))
+	return nil
+}
+
+// reloadMTU is the MTU for a reloaded file, given the one in use. MTU = N
+// applies as written. Without it the MTU in use stands, except that a file
+// that now uses aes-cbc rounds it down to a multiple of 16: aes-cbc
+// pads without the MTU cap, so a full-size packet over an IPv6 underlay
+// would not fit. The route towards the endpoints is not asked again: under
+// a full tunnel it would lead into the tunnel itself.
+func reloadMTU(cur int, cfg *config.Config) int {
+	if cfg.Interface.MTU > 0 {
+		return cfg.Interface.MTU
+	}
+	if usesAES(cfg) {
+		return cur &^ 15
+	}
+	return cur
+}
+
+// applyMTU sets the interface's MTU and the data plane's, in the order
+// that never lets the stack hand the data plane a packet it would refuse
+// as too big: the link first when shrinking, the data plane first when
+// growing.
+func (r *running) applyMTU(cur, mtu int) error {
+	link := func() error { return r.net.SetMTU(mtu) }
+	dp := func() error { return r.dp.dp.SetMTU(mtu) }
+	first, second := dp, link
+	if mtu < cur {
+		first, second = link, dp
+	}
+	if err := first(); err != nil {
+		return err
+	}
+	if err := second(); err != nil {
+		return err
+	}
+	r.dev.mu.Lock()
+	r.dev.mtu = mtu
+	r.dev.mu.Unlock()
 	return nil
 }

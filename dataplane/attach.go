@@ -600,6 +600,15 @@ func (d *Dataplane) SetListenPort(port uint16) error {
 	return d.updateIfconfig("set listen port", func(ifc *wgIfconfig) { ifc.ListenPort = port })
 }
 
+// SetMTU changes the largest inner packet the packet path encrypts (the
+// interface's MTU, which the caller sets too).
+func (d *Dataplane) SetMTU(mtu int) error {
+	if mtu < 576 || mtu > maxMTU {
+		return fmt.Errorf("set MTU: %d outside [576, %d]", mtu, maxMTU)
+	}
+	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.MTU = uint32(mtu) })
+}
+
 // SetFwMark changes the mark of outer packets and of their route lookup
 // (0: none).
 func (d *Dataplane) SetFwMark(mark uint32) error {
