@@ -91,7 +91,7 @@ func Run(ctx context.Context, o Options) error {
 		case <-o.Reload:
 			_ = sdNotify("RELOADING=1")
 			if err := up.reload(o.ConfigPath); err != nil {
-				log.Error("reload failed; the running configuration is unchanged", "err", err)
+				log.Error("reload failed", "err", err)
 			}
 			_ = sdNotify("READY=1")
 		}
