@@ -112,9 +112,6 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
-	if err := d.checkCapacity(cfg); err != nil {
-		return nil, err
-	}
 	for i := range cfg.Peers {
 		if err := d.addPeerLocked(cfg.Peers[i]); err != nil {
 			return nil, err

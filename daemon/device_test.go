@@ -113,6 +113,19 @@ func newTestPeerPair(t *testing.T, cipher config.Cipher) *testPeerPair {
 	return tp
 }
 
+// sessionUp sends a packet from A to B so that a handshake runs, and
+// returns A's id for B and the index of the session A's kernel now uses.
+func (tp *testPeerPair) sessionUp(t *testing.T) (id, session uint32) {
+	t.Helper()
+	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
+	tp.net.pump()
+	id = tp.a.peers[tp.b.cfg.PublicKey()].id
+	if session = tp.ka.peer(id).current; session == 0 {
+		t.Fatal("no session")
+	}
+	return id, session
+}
+
 // ipv4Packet builds a minimal IPv4 packet with a payload.
 func ipv4Packet(src, dst string, payload []byte) []byte {
 	p := make([]byte, 20+len(payload))
@@ -239,14 +252,8 @@ func TestBadDatagramsAreCounted(t *testing.T) {
 // keeps its session; removing the peer removes its kernel state.
 func TestUAPISetKeepsSessions(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
-	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
-	tp.net.pump()
+	id, before := tp.sessionUp(t)
 	pubB := tp.b.cfg.PublicKey()
-	id := tp.a.peers[pubB].id
-	before := tp.ka.peer(id).current
-	if before == 0 {
-		t.Fatal("no session")
-	}
 	u := uapiDevice{tp.a}
 	st, _ := u.Get()
 	if len(st.Peers) != 1 {
@@ -462,14 +469,7 @@ func TestFwMarkChange(t *testing.T) {
 // failing halfway through the peers.
 func TestSyncRefusesOverCapacity(t *testing.T) {
 	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
-	tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte("x")))
-	tp.net.pump()
-	pubB := tp.b.cfg.PublicKey()
-	id := tp.a.peers[pubB].id
-	session := tp.ka.peer(id).current
-	if session == 0 {
-		t.Fatal("no session")
-	}
+	id, session := tp.sessionUp(t)
 	extra := netip.MustParsePrefix("10.0.7.0/24")
 	newPeer, _ := config.GeneratePrivateKey()
 	for _, c := range []struct {
@@ -503,8 +503,8 @@ func TestSyncRefusesOverCapacity(t *testing.T) {
 		})
 	}
 
-	// A device takes the data plane's capacity as its limits (newDevice
-	// runs the same check on the file at start).
+	// A device takes the data plane's capacity as its limits (Run checks
+	// the file against the same ones before bring-up).
 	d, err := newDevice("wgtest", tp.a.cfg.Clone(), 1420, newFakeKernel(), &fakeSocket{tp.net, netip.MustParseAddrPort("192.0.2.9:51820")},
 		func([]byte) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return tp.now }, 0)
 	if err != nil || d.maxPeers != dataplane.MaxPeers || d.maxAllowedIPs != dataplane.MaxAllowedIPs {
