@@ -46,6 +46,7 @@ type result struct {
 	pingIdle pingResult
 	pingLoad pingResult
 	rss1KiB  int64 // responder daemon, one peer, after the traffic
+	mtu      int   // the tunnel's MTU in the first namespace (0 for plain veth)
 	rounds   []measurement
 	cpu1     tcpResult // the TCP runs with the least CPU per GB
 	cpu4     tcpResult
@@ -89,7 +90,7 @@ func run(o options) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, BPF)")
 	}
-	for _, tool := range []string{"ip", "wg", "iperf3", "ping", "ss"} {
+	for _, tool := range []string{"ip", "wg", "iperf3", "ping", "ss", "ethtool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found (make deps installs it)", tool)
 		}
@@ -134,6 +135,14 @@ func run(o options) error {
 	}
 
 	results := measureTraffic(o, b, idle)
+	var perPacket *perPacketVeth
+	if limits != nil {
+		logf("== per-packet veth: plain veth at MTU %d with every offload off", perPacketMTU)
+		perPacket = measurePerPacketVeth(o, idle)
+		if perPacket.err != nil {
+			logf("%v", perPacket.err)
+		}
+	}
 
 	if !o.noScale {
 		logf("== %d peers: generating keys", o.peers)
@@ -156,7 +165,7 @@ func run(o options) error {
 		}
 	}
 
-	md := report(results, limits, o, idle, began, time.Since(began))
+	md := report(results, limits, perPacket, o, idle, began, time.Since(began))
 	fmt.Println(md)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
@@ -175,6 +184,9 @@ func run(o options) error {
 	}
 	if limits != nil && limits.err != nil {
 		return fmt.Errorf("the crypto benchmark failed (see the targets)")
+	}
+	if perPacket != nil && perPacket.err != nil {
+		return fmt.Errorf("the per-packet veth failed (see the per-packet table)")
 	}
 	return nil
 }
@@ -216,6 +228,9 @@ func measureTraffic(o options, b bins, idle float64) []*result {
 		logf("== setting up %s", t.title)
 		l.r.err = l.s.try(func() {
 			l.p = setupPair(l.s, t, b)
+			if t.kind != kindPlain {
+				l.r.mtu = linkMTU(l.s, l.p.a, l.p.ifA)
+			}
 			startIperfServer(l.s, l.p.b, l.p.dst)
 		})
 		if l.r.err != nil {

@@ -64,7 +64,7 @@ func f3(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 
-func report(results []*result, limits *cipherLimits, o options, idle float64, began time.Time, took time.Duration) string {
+func report(results []*result, limits *cipherLimits, perPacket *perPacketVeth, o options, idle float64, began time.Time, took time.Duration) string {
 	var b strings.Builder
 	cpu, cores, kernel := machine()
 	fmt.Fprintf(&b, "# wgbpfd benchmark\n\n")
@@ -185,6 +185,7 @@ func report(results []*result, limits *cipherLimits, o options, idle float64, be
 	// Ratios.
 	writeRatios(&b, results, o, baseVeth, baseGo)
 	writeTargets(&b, results, limits, baseVeth, baseGo)
+	writeBudget(&b, results, limits, perPacket)
 	writeHow(&b, results, o)
 	return b.String()
 }
@@ -272,8 +273,9 @@ func writeHow(b *strings.Builder, results []*result, o options) {
 		"after the first 1/8 of the flood. Start-up: wgbpfd -c FILE with the peers in FILE; wireguard-go -f, wg setconf, ip addr, ip link up; "+
 		"both until `wg show IF listen-port` answers. RSS: VmRSS/VmHWM from /proc. "+
 		"Cipher limits (targets): package dataplane's crypto benchmark (go test -bench Crypto, 20000 packets of %d B each through BPF_PROG_TEST_RUN, ns per packet as the kernel times them) "+
-		"run %d times before the traffic tests, the lowest cost of each kept; the limit is every core encrypting and decrypting full packets and nothing else, cores ÷ (encrypt + decrypt ns) × %d B.\n",
-		o.interval, o.peers, o.floodIDs, o.hsDur, cipherPacket, cipherRuns, cipherPacket)
+		"run %d times before the traffic tests, the lowest cost of each kept; the limit is every core encrypting and decrypting full packets and nothing else, cores ÷ (encrypt + decrypt ns) × %d B. "+
+		"Per-packet veth: its own pair of namespaces, plain veth at MTU %d with %s off on both ends, one 1-stream iperf3 run per round, the least CPU per GB kept.\n",
+		o.interval, o.peers, o.floodIDs, o.hsDur, cipherPacket, cipherRuns, cipherPacket, perPacketMTU, strings.Join(perPacketOffloads, "/"))
 
 	fmt.Fprintf(b, "\nEvery round (busy = machine CPU-s/s in the second before the round, our daemons idle):\n\n")
 	fmt.Fprintf(b, "| configuration | round | busy | TCP 1 / 4 Gbit/s | CPU s/GB 1 / 4 | UDP kpps delivered (sent) | ping idle mean / p99 ms | ping loaded mean / p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
