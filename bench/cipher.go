@@ -55,11 +55,31 @@ func (c *cipherLimits) chachaGbps() float64 { return c.limitGbps(c.chachaSeal, c
 func (c *cipherLimits) cbcGbps() float64    { return c.limitGbps(c.cbcEnc, c.cbcDec) }
 
 // measureCipherLimits runs the BPF crypto benchmark of package dataplane
-// from the module root. It runs on a quiet machine, before the traffic
-// tests; a failure is kept in err so that the rest of the bench still runs.
+// from the module root, before the traffic tests; a failure is kept in err
+// so that the rest of the bench still runs.
 func measureCipherLimits() *cipherLimits {
 	c := &cipherLimits{cores: runtime.NumCPU()}
-	c.err = runScope("crypto benchmark", func(s *scope) {
+	c.err = c.measure()
+	return c
+}
+
+// remeasure runs the crypto benchmark again, after the traffic tests, and
+// keeps the lower cost of each row. Its cipherRuns back-to-back runs take
+// seconds, so one busy spell on the shared machine can slow all of them:
+// one run measured the ChaCha20-Poly1305 seal at 10.1 µs, against 7.0 in
+// the run before, and the limit, and every ratio to it, moved by 45%.
+func (c *cipherLimits) remeasure() {
+	if err := c.measure(); err != nil {
+		logf("crypto benchmark, second time: %v", err)
+		return
+	}
+	c.err = nil // every row now has a cost
+}
+
+// measure runs the benchmark once (cipherRuns times) and parses its rows
+// into c, keeping the lower of a row's old and new cost.
+func (c *cipherLimits) measure() error {
+	return runScope("crypto benchmark", func(s *scope) {
 		root, err := moduleRoot()
 		if err != nil {
 			s.Fatal(err)
@@ -77,7 +97,6 @@ func measureCipherLimits() *cipherLimits {
 			s.Fatalf("%v: %s", err, tail(string(out)+stderr.String()))
 		}
 	})
-	return c
 }
 
 // cpuSuffix is the -GOMAXPROCS suffix go test appends to benchmark names.

@@ -273,9 +273,9 @@ func writeHow(b *strings.Builder, results []*result, o options) {
 		"after the first 1/8 of the flood. Start-up: wgbpfd -c FILE with the peers in FILE; wireguard-go -f, wg setconf, ip addr, ip link up; "+
 		"both until `wg show IF listen-port` answers. RSS: VmRSS/VmHWM from /proc. "+
 		"Cipher limits (targets): package dataplane's crypto benchmark (go test -bench Crypto, 20000 packets of %d B each through BPF_PROG_TEST_RUN, ns per packet as the kernel times them) "+
-		"run %d times before the traffic tests, the lowest cost of each kept; the limit is every core encrypting and decrypting full packets and nothing else, cores ÷ (encrypt + decrypt ns) × %d B. "+
+		"run %d times before the traffic tests and %d times after them, the lowest cost of each kept; the limit is every core encrypting and decrypting full packets and nothing else, cores ÷ (encrypt + decrypt ns) × %d B. "+
 		"Per-packet veth: its own pair of namespaces, plain veth at MTU %d with %s off on both ends, one 1-stream iperf3 run per round, the least CPU per GB kept.\n",
-		o.interval, o.peers, o.floodIDs, o.hsDur, cipherPacket, cipherRuns, cipherPacket, perPacketMTU, strings.Join(perPacketOffloads, "/"))
+		o.interval, o.peers, o.floodIDs, o.hsDur, cipherPacket, cipherRuns, cipherRuns, cipherPacket, perPacketMTU, strings.Join(perPacketOffloads, "/"))
 
 	fmt.Fprintf(b, "\nEvery round (busy = machine CPU-s/s in the second before the round, our daemons idle):\n\n")
 	fmt.Fprintf(b, "| configuration | round | busy | TCP 1 / 4 Gbit/s | CPU s/GB 1 / 4 | UDP kpps delivered (sent) | ping idle mean / p99 ms | ping loaded mean / p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
