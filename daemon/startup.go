@@ -45,7 +45,7 @@ var ifnameRE = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`)
 // ValidInterfaceName reports whether name can be a wgbpfd interface.
 func ValidInterfaceName(name string) error {
 	if !ifnameRE.MatchString(name) || name == "." || name == ".." {
-		return fmt.Errorf("interface name %q: want 1-15 characters of [a-zA-Z0-9_=+.-] (set one with -i)", name)
+		return fmt.Errorf("interface name %q: want 1-15 characters of [a-zA-Z0-9_=+.-]", name)
 	}
 	return nil
 }

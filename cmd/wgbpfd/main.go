@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -109,9 +110,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	name := *ifname
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(*configPath), ".conf")
+		if err := daemon.ValidInterfaceName(name); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%w, from the file name %s (name one with -i)", err, filepath.Base(*configPath))}
+		}
+	} else if err := daemon.ValidInterfaceName(name); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("-i: %w", err)}
 	}
-	if err := daemon.ValidInterfaceName(name); err != nil {
-		return &exitError{code: 2, err: err}
+	if *metrics != "" {
+		if err := checkListenAddr(*metrics); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--metrics %q: %w", *metrics, err)}
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -131,6 +139,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 		TestRekeyAfter: *testRekeyAfter,
 	})
+}
+
+// checkListenAddr refuses an address net.Listen would refuse for its form
+// (host:port, a port of 1-65535 or a service name), so that the mistake
+// stops the daemon before it brings anything up. Whether the host is this
+// machine's is left to the listen.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, e.g. 127.0.0.1:9586 or [::1]:9586 (%w)", err)
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return fmt.Errorf("port %q: want 1-65535", port)
+	}
+	if n == 0 {
+		return errors.New("port 0: want 1-65535 (a metrics endpoint needs a known port)")
+	}
+	return nil
 }
 
 func genkey(w io.Writer) error {

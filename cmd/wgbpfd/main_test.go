@@ -29,3 +29,35 @@ func TestKeyCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagErrors: mistakes in the flags stop the daemon with exit 2 and a
+// message naming the offending value, before it brings anything up (run
+// returns before daemon.Run, which would need root).
+func TestFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-c", "/etc/wireguard/averyveryverylongname.conf"}, `interface name "averyveryverylongname": want 1-15 characters of [a-zA-Z0-9_=+.-], from the file name averyveryverylongname.conf (name one with -i)`},
+		{[]string{"-c", "wg0.conf", "-i", "wg/0"}, `-i: interface name "wg/0": want 1-15 characters`},
+		{[]string{"-c", "wg0.conf", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{[]string{"-c", "wg0.conf", "--metrics", "9586"}, `--metrics "9586": want host:port`},
+		{[]string{"-c", "wg0.conf", "--metrics", "127.0.0.1:99999"}, `--metrics "127.0.0.1:99999": port "99999": want 1-65535`},
+		{[]string{"-c", "wg0.conf", "--metrics", "127.0.0.1:0"}, `--metrics "127.0.0.1:0": port 0: want 1-65535`},
+		{[]string{"-c", "wg0.conf", "--metrics", "[::1:9586"}, `--metrics "[::1:9586": want host:port`},
+		{[]string{"-c", "wg0.conf", "stray"}, `unexpected argument "stray"`},
+		{[]string{"-i", "wg0"}, `-c FILE is required`},
+	} {
+		var stderr bytes.Buffer
+		err := run(tc.args, nil, nil, &stderr)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("wgbpfd %s: %v; want exit 2 with %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	for _, ok := range []string{"127.0.0.1:9586", ":9586", "[::1]:9586", "localhost:http"} {
+		if err := checkListenAddr(ok); err != nil {
+			t.Errorf("--metrics %s refused: %v", ok, err)
+		}
+	}
+}
