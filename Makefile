@@ -11,8 +11,11 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 all: build
 
+# The version wgbpfd reports (--version, the start-up log): the commit.
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/wgbpfd
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/wgbpfd
 
 # Debian packages the tests and the demo use (clang-19, bpftool, iproute2,
 # iperf3, wireguard-tools); a no-op when they are installed.

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -27,8 +28,38 @@ import (
 	"github.com/wgbpfd/wgbpfd/daemon"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..." (make
+// build sets `git describe`); without it, buildVersion falls back on what
+// the Go toolchain recorded.
+var version = ""
+
+// buildVersion is the version to report: the one set at link time, else
+// the module version `go install ...@v1.2.3` records, else the commit a
+// build from a git checkout records, else "dev".
+func buildVersion(linked string, bi *debug.BuildInfo) string {
+	if linked != "" {
+		return linked
+	}
+	if bi == nil {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if len(rev) >= 12 {
+		return "dev-" + rev[:12] + dirty
+	}
+	return "dev"
+}
 
 // exitError carries a process exit code chosen for a class of start-up
 // failure, so that scripts and systemd can tell them apart.
@@ -92,8 +123,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return &exitError{code: 2, err: err}
 	}
+	bi, _ := debug.ReadBuildInfo()
+	ver := buildVersion(version, bi)
 	if *showVersion {
-		fmt.Fprintf(stdout, "wgbpfd %s\n", version)
+		fmt.Fprintf(stdout, "wgbpfd %s\n", ver)
 		return nil
 	}
 	if fs.NArg() > 0 {
@@ -135,7 +168,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		Logger:      logger,
 		MetricsAddr: *metrics,
 		Reload:      hup,
-		Version:     version,
+		Version:     ver,
 
 		TestRekeyAfter: *testRekeyAfter,
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,32 @@ func TestFlagErrors(t *testing.T) {
 	for _, ok := range []string{"127.0.0.1:9586", ":9586", "[::1]:9586", "localhost:http"} {
 		if err := checkListenAddr(ok); err != nil {
 			t.Errorf("--metrics %s refused: %v", ok, err)
+		}
+	}
+}
+
+// TestBuildVersion: the link-time version wins, then the module version,
+// then the recorded commit; a build that records nothing is "dev".
+func TestBuildVersion(t *testing.T) {
+	vcs := func(rev, modified string) *debug.BuildInfo {
+		bi := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+		bi.Settings = []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+		return bi
+	}
+	for _, tc := range []struct {
+		linked string
+		bi     *debug.BuildInfo
+		want   string
+	}{
+		{"v1.0.0-3-gabc1234", vcs("db295b93e0b89c7a13ac331704c046dac3a5c2fe", "false"), "v1.0.0-3-gabc1234"},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{"", vcs("db295b93e0b89c7a13ac331704c046dac3a5c2fe", "false"), "dev-db295b93e0b8"},
+		{"", vcs("db295b93e0b89c7a13ac331704c046dac3a5c2fe", "true"), "dev-db295b93e0b8-dirty"},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+		{"", nil, "dev"},
+	} {
+		if got := buildVersion(tc.linked, tc.bi); got != tc.want {
+			t.Errorf("buildVersion(%q, %+v) = %q, want %q", tc.linked, tc.bi, got, tc.want)
 		}
 	}
 }
