@@ -174,9 +174,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	})
 }
 
-// checkListenAddr refuses an address net.Listen would refuse for its form
-// (host:port, a port of 1-65535 or a service name), so that the mistake
-// stops the daemon before it brings anything up. Whether the host is this
+// checkListenAddr refuses a metrics address that is not host:port with a
+// port of 1-65535 (or a service name), so that the mistake stops the daemon
+// before it brings anything up. Port 0, which net.Listen takes as "any",
+// is refused too: nobody could scrape it. Whether the host is this
 // machine's is left to the listen.
 func checkListenAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
