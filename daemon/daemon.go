@@ -100,22 +100,23 @@ func Run(ctx context.Context, o Options) error {
 
 // running is an interface that is up: what teardown must undo.
 type running struct {
-	o       Options
-	log     *slog.Logger
-	cfg     *config.Config
-	net     *netif.State
-	tun     *os.File
-	tunIdx  int
-	sockMu  sync.Mutex // sock, loopCtx and queue: the port can move (rebind)
-	sock    *udpSocket
-	loopCtx context.Context
-	queue   chan datagram
-	dp      *dataplaneKernel
-	dev     *device
-	uapiL   net.Listener
-	metrics *metricsServer
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	o        Options
+	log      *slog.Logger
+	cfg      *config.Config
+	net      *netif.State
+	tun      *os.File
+	tunIdx   int
+	sockMu   sync.Mutex // sock, loopCtx and queue: the port can move (rebind)
+	sock     *udpSocket
+	loopCtx  context.Context
+	queue    chan datagram
+	dp       *dataplaneKernel
+	dev      *device
+	uapiL    net.Listener
+	metricsL net.Listener // listening from the start; served once the device exists
+	metrics  *metricsServer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Logger) (r *running, err error) {
@@ -127,6 +128,13 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 			r = nil
 		}
 	}()
+	// The metrics port first: a port that is taken stops the start before
+	// anything exists that would have to be undone.
+	if o.MetricsAddr != "" {
+		if r.metricsL, err = listenMetrics(o.MetricsAddr); err != nil {
+			return r, err
+		}
+	}
 	fwmark := cfg.Interface.FwMark
 	if removed, cerr := netif.CleanupStale(o.Interface, fwmark); cerr != nil {
 		return r, startErr(ExitInterface, "%s: %w", o.Interface, cerr)
@@ -240,6 +248,8 @@ func (r *running) teardown() {
 	}
 	if r.metrics != nil {
 		r.metrics.close()
+	} else if r.metricsL != nil {
+		_ = r.metricsL.Close()
 	}
 	if r.dev != nil && r.cfg.Interface.SaveConfig {
 		if err := config.WriteFile(r.o.ConfigPath, r.dev.snapshotConfig()); err != nil {

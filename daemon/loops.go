@@ -40,12 +40,8 @@ func (r *running) startLoops(ctx context.Context) error {
 	r.uapiL = l
 	r.goLoop(func() { _ = uapi.Serve(ctx, l, uapiDevice{r.dev}, r.log) })
 
-	if r.o.MetricsAddr != "" {
-		m, err := startMetrics(r.o.MetricsAddr, r.dev)
-		if err != nil {
-			return err
-		}
-		r.metrics = m
+	if r.metricsL != nil {
+		r.metrics = serveMetrics(r.metricsL, r.dev)
 	}
 
 	queue := make(chan datagram, handshakeQueueLen)

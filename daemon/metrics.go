@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sort"
+	"syscall"
 	"time"
 )
 
@@ -18,11 +20,21 @@ type metricsServer struct {
 	l   net.Listener
 }
 
-func startMetrics(addr string, d *device) (*metricsServer, error) {
+// listenMetrics opens the metrics port; a port in use is ExitPortInUse,
+// like a taken ListenPort.
+func listenMetrics(addr string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, startErr(ExitPortInUse, "--metrics %s: already in use", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
+	return l, nil
+}
+
+// serveMetrics serves /metrics on l until close.
+func serveMetrics(l net.Listener, d *device) *metricsServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
@@ -30,7 +42,7 @@ func startMetrics(addr string, d *device) (*metricsServer, error) {
 	})
 	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, l: l}
 	go func() { _ = m.srv.Serve(l) }()
-	return m, nil
+	return m
 }
 
 func (m *metricsServer) close() { _ = m.srv.Close() }

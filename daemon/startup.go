@@ -18,7 +18,7 @@ const (
 	ExitNoBTF        = 4 // the kernel has no BTF
 	ExitNoCrypto     = 5 // bpf_crypto or cbc(aes) missing while a peer needs aes-cbc
 	ExitInterface    = 6 // the interface already exists
-	ExitPortInUse    = 7 // ListenPort is taken
+	ExitPortInUse    = 7 // ListenPort (or the --metrics port) is taken
 	ExitKernelLoader = 8 // the BPF object did not load
 )
 

@@ -93,6 +93,23 @@ func TestStartupErrors(t *testing.T) {
 		if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); strings.Contains(links, tp.ifA) {
 			t.Errorf("links left after the failed start:\n%s", links)
 		}
+
+		// A taken metrics port is the same class of failure, found before
+		// anything is brought up (no MTU chosen, no interface made).
+		c.Close()
+		var l net.Listener
+		tp.a.MustDo(t, func() (err error) {
+			l, err = net.Listen("tcp4", "127.0.0.1:9586")
+			return err
+		})
+		defer l.Close()
+		out, code = runWgbpfdExit(t, tp.a.Command(bin, "-c", conf, "-i", tp.ifA, "--metrics", "127.0.0.1:9586"))
+		if code != 7 || !strings.Contains(out, "--metrics 127.0.0.1:9586: already in use") || strings.Contains(out, "MTU chosen") {
+			t.Errorf("metrics port taken: exit code %d, want 7 naming --metrics before any bring-up:\n%s", code, out)
+		}
+		if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); strings.Contains(links, tp.ifA) {
+			t.Errorf("links left after the failed start:\n%s", links)
+		}
 	})
 
 	t.Run("genkey-pubkey", func(t *testing.T) {
