@@ -51,22 +51,25 @@ func TestBudget(t *testing.T) {
 		}
 	}
 
-	// A cipher timed slower than the transfer ran is not subtracted.
-	b.Reset()
-	slow := *limits
-	slow.cbcDec = 90000
-	writeBudget(&b, results, &slow, pp)
-	if !strings.Contains(b.String(), "| wgbpfd aes-cbc | 1356 | 84.6 | 110.2 | — (less than the cipher") {
-		t.Errorf("a cipher slower than the whole packet:\n%s", b.String())
-	}
-	// A suite whose own work exceeds the budget: 9.04 − (22.543 + 60 −
-	// 73.212) − 3.42 = −3.71.
-	b.Reset()
-	heavy := *limits
-	heavy.aesOpen = 60000
-	writeBudget(&b, results, &heavy, pp)
-	if !strings.Contains(b.String(), "takes 9.3 µs of that and the per-packet veth 3.4, 3.7 µs more than all of it.") {
-		t.Errorf("a suite over the budget:\n%s", b.String())
+	for _, tc := range []struct {
+		what string
+		edit func(c *cipherLimits)
+		want string
+	}{
+		// Not subtracted: the machine was slower while the cipher was timed.
+		{"a cipher timed slower than the whole packet", func(c *cipherLimits) { c.cbcDec = 90000 },
+			"| wgbpfd aes-cbc | 1356 | 84.6 | 110.2 | — (less than the cipher"},
+		// 9.04 − (22.543 + 60 − 73.212) − 3.42 = −3.71.
+		{"a suite whose own work exceeds the budget", func(c *cipherLimits) { c.aesOpen = 60000 },
+			"takes 9.3 µs of that and the per-packet veth 3.4, 3.7 µs more than all of it."},
+	} {
+		b.Reset()
+		edited := *limits
+		tc.edit(&edited)
+		writeBudget(&b, results, &edited, pp)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("%s: no %q in\n%s", tc.what, tc.want, b.String())
+		}
 	}
 
 	// No cipher limit, no table.
