@@ -2,8 +2,9 @@
 /* ingress.h: the receive path, wg_underlay_ingress (tcx ingress on every
  * underlay interface).
  *
- * Traffic that is not UDP to ListenPort, or that arrives in a frame for
- * another host's MAC, continues to the next tcx program (TCX_NEXT).
+ * Traffic that is not UDP to ListenPort, that arrives in a frame for
+ * another host's MAC, or that the stack would forward (a router's transit
+ * traffic), continues to the next tcx program (TCX_NEXT).
  * Handshake messages, IP fragments and data messages for a receiver index
  * the kernel does not hold go up the stack to the daemon's socket
  * (TC_ACT_OK). A data message for a known keypair is checked (suite,
@@ -99,6 +100,40 @@ static __noinline int wg_small_flood(void)
 	return p->run >= WG_FLOOD_RUN;
 }
 
+/* Whether the stack would keep a packet to this outer destination rather
+ * than forward it: a router sees frames for its own MAC that carry other
+ * hosts' WireGuard traffic, and one whose receiver index happens to be one
+ * of ours (a 32-bit collision) must still be forwarded, not taken and
+ * dropped as a forgery. The route lookup answers as ip_route_input would,
+ * from the receiving device, with the packet's addresses and mark: a local
+ * (or broadcast) destination is NOT_FWDED. Where forwarding is off on the
+ * device, the stack forwards nothing, so everything is ours, and the helper
+ * says so before any lookup (FWD_DISABLED): hosts that do not route pay
+ * almost nothing. Reads the addresses from the skb itself: the caller has
+ * no stack to spare. */
+static __noinline int wg_outer_dst_ours(struct __sk_buff *skb, __u32 family)
+{
+	struct bpf_fib_lookup fib = {};
+	__u32 mark = skb->mark;
+	long rc;
+
+	fib.ifindex = skb->ifindex;
+	fib.l4_protocol = WG_IPPROTO_UDP;
+	__builtin_memcpy(fib.smac, &mark, 4);
+	if (family == WG_AF_INET) {
+		fib.family = WG_AF_INET;
+		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN + 12, &fib.ipv4_src, 4) ||
+		    bpf_skb_load_bytes(skb, WG_ETH_HLEN + 16, &fib.ipv4_dst, 4))
+			return 1;
+	} else {
+		fib.family = WG_AF_INET6;
+		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN + 8, fib.ipv6_src, 32)) /* saddr, daddr */
+			return 1;
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);
+	return rc < 0 || rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
 SEC("tc")
 int wg_underlay_ingress(struct __sk_buff *skb)
 {
@@ -174,6 +209,8 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	s = bpf_map_lookup_elem(&sessions, &idx);
 	if (!s)
 		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
+	if (skb->ifindex != cfg->hop_ifindex && !wg_outer_dst_ours(skb, src.family))
+		return WG_TCX_NEXT; /* passing through: the stack forwards it */
 	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
 	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood()))
 		return wg_rx_handoff(skb, cfg, idx);

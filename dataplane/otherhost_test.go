@@ -3,6 +3,8 @@ package dataplane
 import (
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,34 +34,11 @@ func TestTunnelOtherHostFrame(t *testing.T) {
 	must(t, err)
 	foreign, mine := seal(first, "to another host"), seal(first+1, "to B")
 
-	var bMAC net.HardwareAddr
-	b.ns.MustDo(t, func() error {
-		ifi, err := net.InterfaceByName(b.underlay)
-		bMAC = ifi.HardwareAddr
-		return err
-	})
+	bMAC := macOf(t, b)
 	otherMAC := net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}
-	var fd, ifindex int
-	var aMAC net.HardwareAddr
-	a.ns.MustDo(t, func() error {
-		ifi, err := net.InterfaceByName(a.underlay)
-		if err != nil {
-			return err
-		}
-		ifindex, aMAC = ifi.Index, ifi.HardwareAddr
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		return err
-	})
-	t.Cleanup(func() { unix.Close(fd) })
-	sendFrame := func(dst net.HardwareAddr, payload []byte) {
-		t.Helper()
-		frame := append(append(append([]byte{}, dst...), aMAC...), 0x08, 0x00)
-		frame = append(frame, udp4Packet(a.outer4, b.outer4, tunnelPort, tunnelPort, payload)...)
-		to := &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6, Protocol: htons(unix.ETH_P_IP)}
-		copy(to.Addr[:], dst)
-		if err := unix.Sendto(fd, frame, 0, to); err != nil {
-			t.Fatalf("sending a frame to %v: %v", dst, err)
-		}
+	sendFrame := frameSender(t, a)
+	send := func(dst net.HardwareAddr, payload []byte) {
+		sendFrame(dst, udp4Packet(a.outer4, b.outer4, tunnelPort, tunnelPort, payload))
 	}
 
 	listener := udpSocket(t, b, netip.AddrPortFrom(b.inner4, 9999))
@@ -68,8 +47,98 @@ func TestTunnelOtherHostFrame(t *testing.T) {
 	dropsBefore, err := b.dp.Drops()
 	must(t, err)
 
-	sendFrame(otherMAC, foreign)
-	sendFrame(bMAC, mine)
+	send(otherMAC, foreign)
+	send(bMAC, mine)
+	expectOnly(t, b, listener, before, dropsBefore, "to B")
+}
+
+// TestTunnelTransitFrame: on a router (forwarding on), a valid, fresh data
+// message in a frame for B's MAC but addressed to another host's IP is
+// transit traffic: B forwards it and does not decrypt it, even though its
+// receiver index is one of B's (what a 32-bit collision with another
+// tunnel through the router would look like). The same message to B's own
+// address, sent right after, is decrypted.
+func TestTunnelTransitFrame(t *testing.T) {
+	tn := newTunnel(t, SuiteChaCha20Poly1305, false)
+	a, b := tn.a, tn.b
+	ks := keystore.Suite(tn.suite)
+	ping(t, a, b.inner4, 1)
+	b.ns.MustRun(t, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv4.conf."+b.underlay+".forwarding=1")
+
+	seal := func(ctr uint64, text string) []byte {
+		inner := udp4Packet(a.inner4, b.inner4, 9999, 9999, []byte(text))
+		padded := make([]byte, keystore.PaddedLen(ks, len(inner), tn.mtu))
+		copy(padded, inner)
+		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr)
+		return keystore.SealPayload(ks, &tn.keyAB, ctr, msg, padded)
+	}
+	first, err := a.dp.ReserveCounters(indexA, 2)
+	must(t, err)
+	transit, mine := seal(first, "to another host"), seal(first+1, "to B")
+
+	listener := udpSocket(t, b, netip.AddrPortFrom(b.inner4, 9999))
+	before, err := b.dp.PeerStats(peerOfA)
+	must(t, err)
+	dropsBefore, err := b.dp.Drops()
+	must(t, err)
+	forwardedBefore := ipStat(t, b, "Ip:", "ForwDatagrams")
+
+	sendFrame := frameSender(t, a)
+	elsewhere := netip.MustParseAddr("192.0.2.99") // on the underlay's subnet, nobody's
+	sendFrame(macOf(t, b), udp4Packet(a.outer4, elsewhere, tunnelPort, tunnelPort, transit))
+	sendFrame(macOf(t, b), udp4Packet(a.outer4, b.outer4, tunnelPort, tunnelPort, mine))
+	expectOnly(t, b, listener, before, dropsBefore, "to B")
+	if n := ipStat(t, b, "Ip:", "ForwDatagrams"); n <= forwardedBefore {
+		t.Errorf("B's stack forwarded %d datagrams before and %d after; the transit message was not handed to it", forwardedBefore, n)
+	}
+}
+
+// macOf is the MAC of s's underlay.
+func macOf(t *testing.T, s *tunnelSide) net.HardwareAddr {
+	t.Helper()
+	var mac net.HardwareAddr
+	s.ns.MustDo(t, func() error {
+		ifi, err := net.InterfaceByName(s.underlay)
+		if ifi != nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	})
+	return mac
+}
+
+// frameSender returns a function that sends an IPv4 packet from s's
+// underlay in an Ethernet frame to dst, through a packet socket.
+func frameSender(t *testing.T, s *tunnelSide) func(dst net.HardwareAddr, ipPacket []byte) {
+	t.Helper()
+	var fd, ifindex int
+	var src net.HardwareAddr
+	s.ns.MustDo(t, func() error {
+		ifi, err := net.InterfaceByName(s.underlay)
+		if err != nil {
+			return err
+		}
+		ifindex, src = ifi.Index, ifi.HardwareAddr
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	t.Cleanup(func() { unix.Close(fd) })
+	return func(dst net.HardwareAddr, ipPacket []byte) {
+		t.Helper()
+		frame := append(append(append([]byte{}, dst...), src...), 0x08, 0x00)
+		frame = append(frame, ipPacket...)
+		to := &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6, Protocol: htons(unix.ETH_P_IP)}
+		copy(to.Addr[:], dst)
+		if err := unix.Sendto(fd, frame, 0, to); err != nil {
+			t.Fatalf("sending a frame to %v: %v", dst, err)
+		}
+	}
+}
+
+// expectOnly checks that B's inner socket received exactly want, that B
+// counted one more packet from A, and that no drop counter moved.
+func expectOnly(t *testing.T, b *tunnelSide, listener *net.UDPConn, before PeerStats, dropsBefore map[string]uint64, want string) {
+	t.Helper()
 	var got []string
 	buf := make([]byte, 2048)
 	for deadline := time.Now().Add(5 * time.Second); ; {
@@ -82,8 +151,8 @@ func TestTunnelOtherHostFrame(t *testing.T) {
 		// After B's message, a little longer for anything behind it.
 		deadline = time.Now().Add(200 * time.Millisecond)
 	}
-	if len(got) != 1 || got[0] != "to B" {
-		t.Fatalf("B's inner socket received %q; want only %q", got, "to B")
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("B's inner socket received %q; want only %q", got, want)
 	}
 	after, err := b.dp.PeerStats(peerOfA)
 	must(t, err)
@@ -94,7 +163,32 @@ func TestTunnelOtherHostFrame(t *testing.T) {
 	must(t, err)
 	for r, n := range dropsAfter {
 		if n != dropsBefore[r] {
-			t.Errorf("drop counter %s went from %d to %d; the foreign frame is not ours to count", r, dropsBefore[r], n)
+			t.Errorf("drop counter %s went from %d to %d; the foreign message is not ours to count", r, dropsBefore[r], n)
 		}
 	}
+}
+
+// ipStat reads one counter of /proc/net/snmp in s's namespace: the line
+// after the header line that starts with proto names the fields.
+func ipStat(t *testing.T, s *tunnelSide, proto, field string) uint64 {
+	t.Helper()
+	out := s.ns.MustRun(t, "cat", "/proc/net/snmp")
+	lines := strings.Split(out, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != proto || len(values) != len(names) || values[0] != proto {
+			continue
+		}
+		for j, n := range names {
+			if n == field {
+				v, err := strconv.ParseUint(values[j], 10, 64)
+				if err != nil {
+					t.Fatalf("%s %s: %q", proto, field, values[j])
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("no %s %s in /proc/net/snmp:\n%s", proto, field, out)
+	return 0
 }
