@@ -20,19 +20,9 @@ import (
 func TestTunnelOtherHostFrame(t *testing.T) {
 	tn := newTunnel(t, SuiteChaCha20Poly1305, false)
 	a, b := tn.a, tn.b
-	ks := keystore.Suite(tn.suite)
 	ping(t, a, b.inner4, 1) // neighbours resolved, keypair in use
 
-	seal := func(ctr uint64, text string) []byte {
-		inner := udp4Packet(a.inner4, b.inner4, 9999, 9999, []byte(text))
-		padded := make([]byte, keystore.PaddedLen(ks, len(inner), tn.mtu))
-		copy(padded, inner)
-		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr)
-		return keystore.SealPayload(ks, &tn.keyAB, ctr, msg, padded)
-	}
-	first, err := a.dp.ReserveCounters(indexA, 2)
-	must(t, err)
-	foreign, mine := seal(first, "to another host"), seal(first+1, "to B")
+	foreign, mine := twoMessagesToB(t, tn)
 
 	bMAC := macOf(t, b)
 	otherMAC := net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}
@@ -61,20 +51,10 @@ func TestTunnelOtherHostFrame(t *testing.T) {
 func TestTunnelTransitFrame(t *testing.T) {
 	tn := newTunnel(t, SuiteChaCha20Poly1305, false)
 	a, b := tn.a, tn.b
-	ks := keystore.Suite(tn.suite)
 	ping(t, a, b.inner4, 1)
 	b.ns.MustRun(t, "sysctl", "-qw", "net.ipv4.conf.all.forwarding=1", "net.ipv4.conf."+b.underlay+".forwarding=1")
 
-	seal := func(ctr uint64, text string) []byte {
-		inner := udp4Packet(a.inner4, b.inner4, 9999, 9999, []byte(text))
-		padded := make([]byte, keystore.PaddedLen(ks, len(inner), tn.mtu))
-		copy(padded, inner)
-		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr)
-		return keystore.SealPayload(ks, &tn.keyAB, ctr, msg, padded)
-	}
-	first, err := a.dp.ReserveCounters(indexA, 2)
-	must(t, err)
-	transit, mine := seal(first, "to another host"), seal(first+1, "to B")
+	transit, mine := twoMessagesToB(t, tn)
 
 	listener := udpSocket(t, b, netip.AddrPortFrom(b.inner4, 9999))
 	before, err := b.dp.PeerStats(peerOfA)
@@ -91,6 +71,24 @@ func TestTunnelTransitFrame(t *testing.T) {
 	if n := ipStat(t, b, "Ip:", "ForwDatagrams"); n <= forwardedBefore {
 		t.Errorf("B's stack forwarded %d datagrams before and %d after; the transit message was not handed to it", forwardedBefore, n)
 	}
+}
+
+// twoMessagesToB seals, with A's next two counters, data messages for B
+// carrying UDP datagrams to B's inner port 9999: "to another host", then
+// "to B".
+func twoMessagesToB(t *testing.T, tn *tunnel) (first, second []byte) {
+	t.Helper()
+	ks := keystore.Suite(tn.suite)
+	seal := func(ctr uint64, text string) []byte {
+		inner := udp4Packet(tn.a.inner4, tn.b.inner4, 9999, 9999, []byte(text))
+		padded := make([]byte, keystore.PaddedLen(ks, len(inner), tn.mtu))
+		copy(padded, inner)
+		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr)
+		return keystore.SealPayload(ks, &tn.keyAB, ctr, msg, padded)
+	}
+	ctr, err := tn.a.dp.ReserveCounters(indexA, 2)
+	must(t, err)
+	return seal(ctr, "to another host"), seal(ctr+1, "to B")
 }
 
 // macOf is the MAC of s's underlay.
