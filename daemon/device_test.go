@@ -463,6 +463,30 @@ func TestFwMarkChange(t *testing.T) {
 	}
 }
 
+// TestSyncRefusedMarkKeepsPort: a file that changes both ListenPort and
+// FwMark, whose mark is refused (a full tunnel holds it), changes neither:
+// the port that had already moved goes back.
+func TestSyncRefusedMarkKeepsPort(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	var asked []int
+	tp.a.rebind = func(port int) (packetSender, uint16, error) {
+		asked = append(asked, port)
+		return &fakeSocket{tp.net, netip.AddrPortFrom(tp.addrA.Addr(), uint16(port))}, uint16(port), nil
+	}
+	tp.a.remark = func(mark uint32) error { return fmt.Errorf("FwMark %#x: refused", mark) }
+	tp.a.mu.Lock()
+	defer tp.a.mu.Unlock()
+	want := tp.a.cfg.Clone()
+	want.Interface.ListenPort, want.Interface.FwMark = 51999, 0x99
+	if err := tp.a.syncLocked(want); err == nil {
+		t.Fatal("a refused fwmark did not fail the sync")
+	}
+	if tp.a.listenPort != 51820 || tp.a.cfg.Interface.ListenPort != 51820 || fmt.Sprint(asked) != "[51999 51820]" {
+		t.Fatalf("listen port %d (config %d), rebind calls %v; want 51820 back after [51999 51820]",
+			tp.a.listenPort, tp.a.cfg.Interface.ListenPort, asked)
+	}
+}
+
 // TestSyncRefusesOverCapacity: a configuration with more peers, or more
 // AllowedIPs of a family, than the data plane holds is refused before
 // anything changes, at start and on a reload (or wg set), instead of

@@ -21,6 +21,7 @@ func (d *device) syncLocked(want *config.Config) error {
 	// a full tunnel holds): the peers have not changed yet when they do.
 	// 0 keeps the port, as a file without ListenPort does for wg
 	// syncconf.
+	oldPort := d.listenPort
 	if want.Interface.ListenPort != 0 && uint16(want.Interface.ListenPort) != d.listenPort {
 		if err := d.changePortLocked(want.Interface.ListenPort); err != nil {
 			return err
@@ -30,6 +31,13 @@ func (d *device) syncLocked(want *config.Config) error {
 	// stays); any other value is the mark to use.
 	if want.Interface.FwMark != 0 && want.Interface.FwMark != d.fwmark {
 		if err := d.changeMarkLocked(want.Interface.FwMark); err != nil {
+			// Refused: nothing of this file applies, so the port goes
+			// back too.
+			if d.listenPort != oldPort {
+				if rerr := d.changePortLocked(int(oldPort)); rerr != nil {
+					d.log.Warn("moving back to the old listen port after a refused fwmark", "port", oldPort, "err", rerr)
+				}
+			}
 			return err
 		}
 	}
