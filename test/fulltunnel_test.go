@@ -4,7 +4,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestFullTunnel: AllowedIPs = 0.0.0.0/0, ::/0 on one side routes
@@ -82,10 +81,7 @@ func TestReloadToFullTunnel(t *testing.T) {
 	}
 
 	tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0", endpoint(tp.underB, 51820), "")
-	if err := da.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, da, "configuration reloaded", 10*time.Second)
+	da.reload(t)
 	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "0xca6c" {
 		t.Errorf("fwmark %s after the reload, want 0xca6c (the full tunnel's)", got)
 	}
@@ -96,10 +92,7 @@ func TestReloadToFullTunnel(t *testing.T) {
 	transferTCP(t, tp.a, tp.b, tp.innerB, 1<<20)
 
 	tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), "")
-	if err := da.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLogCount(t, da, "configuration reloaded", 2, 10*time.Second)
+	da.reload(t)
 	if out := tp.a.MustRun(t, "ip", "rule", "show"); strings.Contains(out, "fwmark") {
 		t.Errorf("full-tunnel rules left after the reload back:\n%s", out)
 	}

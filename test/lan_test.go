@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,17 @@ func noPing(t *testing.T, ns *nstest.NS, addr string) {
 func waitLog(t *testing.T, d *daemon, s string, timeout time.Duration) {
 	t.Helper()
 	waitLogCount(t, d, s, 1, timeout)
+}
+
+// reload sends d SIGHUP and waits until it logs one more "configuration
+// reloaded" than before.
+func (d *daemon) reload(t *testing.T) {
+	t.Helper()
+	n := strings.Count(d.logText(), "configuration reloaded")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLogCount(t, d, "configuration reloaded", n+1, 10*time.Second)
 }
 
 // waitLogCount waits until s appears n times in d's log.

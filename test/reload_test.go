@@ -2,7 +2,6 @@ package test
 
 import (
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -41,10 +40,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	s := startStream(t, a.ns, x.ns, x.inner)
 	time.Sleep(time.Second)
 	writeMultiConf(t, dir, a.ifname, a.key, 51820, a.inner+"/24", "", px, py)
-	if err := da.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, da, "configuration reloaded", 10*time.Second)
+	da.reload(t)
 	ping(t, a.ns, "10.88.0.3", 3)
 	time.Sleep(time.Second)
 	s.finish(t)

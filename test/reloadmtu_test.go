@@ -2,9 +2,7 @@ package test
 
 import (
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestReloadMTU: over an IPv6 underlay (the 80-byte overhead the automatic
@@ -32,25 +30,21 @@ func TestReloadMTU(t *testing.T) {
 	if got := linkMTU(); got != "1420" {
 		t.Fatalf("MTU %s at start, want 1420", got)
 	}
-	reload := func(n int) {
+	reload := func() {
 		t.Helper()
-		for _, d := range []*daemon{da, db} {
-			if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
-			waitLogCount(t, d, "configuration reloaded", n, 10*time.Second)
-		}
+		da.reload(t)
+		db.reload(t)
 	}
 
 	write("Cipher = aes-cbc\n")
-	reload(1)
+	reload()
 	if got := linkMTU(); got != "1408" {
 		t.Errorf("MTU %s after the reload to aes-cbc, want 1408", got)
 	}
 	transferTCP(t, tp.a, tp.b, tp.innerB, 1<<20)
 
 	write("Cipher = aes-cbc\nMTU = 1380\n")
-	reload(2)
+	reload()
 	if got := linkMTU(); got != "1380" {
 		t.Errorf("MTU %s after MTU = 1380, want 1380", got)
 	}
