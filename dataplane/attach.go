@@ -17,6 +17,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // AttachConfig says where the packet path runs. Attach must be called by a
@@ -54,13 +56,12 @@ type attachment struct {
 // configured MTU and bpf_skb_change_tail needs room for the outer packet.
 const hopMTU = 65535
 
-// hopNames names the veth pair after the TUN: "<tun>-hop0" (wg0 egress
-// redirects plaintext into it) and "<tun>-hop1" (the encrypting end).
+// hopNames names the veth pair of the TUN: hop0 (wg0 egress redirects
+// plaintext into it) and hop1 (the encrypting end). netif owns the naming,
+// so that its start-up cleanup and the data plane agree.
 func hopNames(tun string) (string, string) {
-	if len(tun) > 10 {
-		tun = tun[:10]
-	}
-	return tun + "-hop0", tun + "-hop1"
+	n := netif.HopNames(tun)
+	return n[0], n[1]
 }
 
 // Attach creates the veth hop, writes the interface configuration and
@@ -176,10 +177,21 @@ func (a *attachment) isUnderlay(l netlink.Link) bool {
 // hop1 (bpf_fib_lookup requires it on its input device), and brings it up.
 func (a *attachment) createHop(tunName string) error {
 	h0, h1 := hopNames(tunName)
-	if old, err := netlink.LinkByName(h0); err == nil {
-		// Left behind by a daemon that died: ours by name.
-		if err := netlink.LinkDel(old); err != nil {
-			return fmt.Errorf("attach: removing stale %s: %w", h0, err)
+	// Left behind by a daemon of this interface that died: a veth marked
+	// with our alias (a crash between creation and marking leaves an
+	// unmarked veth under our hashed name, which is ours too).
+	stale, err := netif.HopLinks(tunName)
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	if l, err := netlink.LinkByName(h0); err == nil && l.Attrs().Alias == "" {
+		if _, ok := l.(*netlink.Veth); ok {
+			stale = append(stale, l)
+		}
+	}
+	for _, old := range stale {
+		if err := netlink.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("attach: removing stale %s: %w", old.Attrs().Name, err)
 		}
 	}
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: h0, MTU: hopMTU, TxQLen: 1000}, PeerName: h1}
@@ -191,6 +203,9 @@ func (a *attachment) createHop(tunName string) error {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
 			return fmt.Errorf("attach: %s: %w", name, err)
+		}
+		if err := netlink.LinkSetAlias(l, netif.HopAlias(tunName)); err != nil {
+			return fmt.Errorf("attach: %s alias: %w", name, err)
 		}
 		if name == h0 {
 			a.hop0Idx = l.Attrs().Index

@@ -90,7 +90,7 @@ func uniqueIf(t *testing.T, prefix string) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	return prefix + hex.EncodeToString(b[:]) // ≤ 10 chars: room for "-hop0"
+	return prefix + hex.EncodeToString(b[:]) // 8 characters: room for a suffix
 }
 
 func newTopology(t *testing.T, outer6, inner6 bool) *topology {

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // TestRestart: after SIGTERM a new wgbpfd from the same file brings the
@@ -32,7 +34,7 @@ func TestRestart(t *testing.T) {
 
 	// SIGKILL: nothing is torn down.
 	_ = da.stop(t, syscall.SIGKILL)
-	hop := tp.ifA + "-hop0"
+	hop := netif.HopNames(tp.ifA)[0]
 	// A veth has no owner process: the pair outlives the daemon.
 	if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); !strings.Contains(links, hop+"@") {
 		t.Fatalf("no %s left after SIGKILL, nothing for the next start to clean:\n%s", hop, links)
