@@ -19,7 +19,9 @@ type Dataplane struct {
 	ev     *eventReader
 	evErr  error
 
-	pinDir string // set by Pin (pin.go)
+	pinDir   string    // set by Pin (pin.go) or Adopt (persist.go)
+	identity *ebpf.Map // pinned identity record (persist.go)
+	peerKeys *ebpf.Map // pinned peer id → public key (persist.go)
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -36,8 +38,29 @@ func Load() (*Dataplane, error) {
 	return d, nil
 }
 
-// Close detaches the packet path and releases the programs and maps
-// (pinned ones stay pinned).
+// Close unpins everything, detaches the packet path and releases the
+// programs and maps: the data plane is gone (a stop).
 func (d *Dataplane) Close() error {
-	return errors.Join(d.closeEvents(), d.detach(), d.Unpin(), d.objs.Close())
+	return errors.Join(d.closeEvents(), d.Unpin(), d.detach(), d.closeMaps())
+}
+
+// Release lets go of the data plane and leaves it running: links, hop,
+// interface configuration and pinned maps stay for a successor (a
+// planned restart). Without pins it is the same as Close.
+func (d *Dataplane) Release() error {
+	if d.pinDir == "" {
+		return d.Close()
+	}
+	return errors.Join(d.closeEvents(), d.release(), d.closeMaps())
+}
+
+func (d *Dataplane) closeMaps() error {
+	var errs []error
+	for _, m := range []*ebpf.Map{d.identity, d.peerKeys} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	d.identity, d.peerKeys = nil, nil
+	return errors.Join(append(errs, d.objs.Close())...)
 }
