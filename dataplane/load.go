@@ -28,7 +28,11 @@ type Dataplane struct {
 // is part of the returned error.
 func Load() (*Dataplane, error) {
 	d := &Dataplane{}
-	if err := loadWgbpfObjects(&d.objs, nil); err != nil {
+	spec, err := loadSpec()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("loading BPF objects: %+v", ve)
@@ -63,4 +67,15 @@ func (d *Dataplane) closeMaps() error {
 	}
 	d.identity, d.peerKeys = nil, nil
 	return errors.Join(append(errs, d.objs.Close())...)
+}
+
+// loadSpec is the embedded object's collection spec, as this build loads
+// it (testLayoutChange alters it in builds made to test upgrades).
+func loadSpec() (*ebpf.CollectionSpec, error) {
+	spec, err := loadWgbpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading the BPF object: %w", err)
+	}
+	testLayoutChange(spec)
+	return spec, nil
 }

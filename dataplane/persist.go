@@ -90,9 +90,9 @@ func unmarshalIdentity(b []byte) (*Identity, error) {
 // whose fingerprints match (a successor swaps them in on the running
 // links); a map that changed cannot be carried over.
 func LayoutFingerprint() ([32]byte, error) {
-	spec, err := loadWgbpf()
+	spec, err := loadSpec()
 	if err != nil {
-		return [32]byte{}, fmt.Errorf("reading the BPF object: %w", err)
+		return [32]byte{}, err
 	}
 	return layoutOf(spec), nil
 }
@@ -430,7 +430,7 @@ func Adopt(ifname string, cfg AttachConfig) (d *Dataplane, ad *Adopted, err erro
 		return nil, nil, lo.IdErr
 	}
 	id := *lo.Identity
-	spec, err := loadWgbpf()
+	spec, err := loadSpec()
 	if err != nil {
 		return nil, nil, err
 	}

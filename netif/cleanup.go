@@ -54,11 +54,10 @@ func HopLinks(iface string) ([]netlink.Link, error) {
 // How leftovers are recognised — there is no state file, only the two
 // identifiers an instance owns:
 //
-//   - The link named iface. A non-persistent TUN disappears with the last
-//     file descriptor, so after a crash it is normally already gone, with
-//     its addresses and routes. If it is still there it is examined:
-//     a TUN with no queue attached (only possible if it was made
-//     persistent) is an orphan and is deleted; a TUN with a queue attached
+//   - The link named iface. The daemon makes its TUN persistent, so that
+//     the data plane outlives it; a start that does not take it over
+//     finds it here. It is examined: a TUN with no queue attached is an
+//     orphan and is deleted; a TUN with a queue attached
 //     belongs to a running process — probably another wgbpfd for the same
 //     interface — and CleanupStale refuses with an error and touches
 //     nothing; any other kind of link (e.g. a kernel wireguard link from
