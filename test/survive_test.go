@@ -126,14 +126,14 @@ func (p *pingRun) result(t *testing.T) (sent, lost int, gap time.Duration) {
 
 // survivalPair: A runs in a bpfHost (its data plane can outlive it), B
 // as usual; the tunnel is up and a TCP stream runs from A to B.
-func survivalPair(t *testing.T) (tp *topology, h *bpfHost, confA string, da *daemon) {
+func survivalPair(t *testing.T, extra string) (tp *topology, h *bpfHost, confA string, da *daemon) {
 	prerequisites(t)
 	testenv.RequireTool(t, "nsenter")
 	testenv.RequireTool(t, "unshare")
 	tp = newTopology(t, false, false)
 	h = newBPFHost(t)
-	confA = tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), "")
-	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	confA = tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), extra)
+	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), extra)
 	da = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
 	startWgbpfd(t, tp.b, confB, tp.ifB)
 	waitPing(t, tp.a, tp.innerB, 10*time.Second)
@@ -173,9 +173,16 @@ func across(t *testing.T, tp *topology, what string, swap func()) {
 // TestCrashKeepsForwarding: kill -9 leaves the tunnel forwarding; a new
 // wgbpfd from the same file takes it over (no interface or hop made anew),
 // handshakes, and a ping every 10 ms and a TCP stream lose nothing across
-// it. SIGTERM then removes everything.
+// it, with either suite (aes-cbc keypairs are crypto contexts in the
+// pinned maps). SIGTERM then removes everything.
 func TestCrashKeepsForwarding(t *testing.T) {
-	tp, h, confA, da := survivalPair(t)
+	for _, c := range []struct{ name, extra string }{{"chacha20poly1305", ""}, {"aes-cbc", "Cipher = aes-cbc\n"}} {
+		t.Run(c.name, func(t *testing.T) { crashKeepsForwarding(t, c.extra) })
+	}
+}
+
+func crashKeepsForwarding(t *testing.T, extra string) {
+	tp, h, confA, da := survivalPair(t, extra)
 	hop := netif.HopNames(tp.ifA)
 	idx := func() string {
 		return strings.Fields(tp.a.MustRun(t, "ip", "-o", "link", "show", tp.ifA))[0]
@@ -219,7 +226,7 @@ func TestCrashKeepsForwarding(t *testing.T) {
 // ones), neither losing a ping or a byte of a TCP stream. A build whose
 // drops map differs refuses to take over, says why, and starts clean.
 func TestPlannedRestartAndUpgrade(t *testing.T) {
-	tp, h, confA, da := survivalPair(t)
+	tp, h, confA, da := survivalPair(t, "")
 	handover := func(d *daemon) {
 		t.Helper()
 		err := d.stop(t, syscall.SIGUSR2)
@@ -280,7 +287,7 @@ func TestPlannedRestartAndUpgrade(t *testing.T) {
 // plane left running, `wgbpfd cleanup IF` refuses while a daemon runs and
 // removes everything once none does.
 func TestLeftoversCleanup(t *testing.T) {
-	tp, h, confA, da := survivalPair(t)
+	tp, h, confA, da := survivalPair(t, "")
 	bin := filepath.Join(binaries(t), "wgbpfd")
 	if out, err := h.command(tp.a, bin, "cleanup", tp.ifA).CombinedOutput(); err == nil || !strings.Contains(string(out), "running") {
 		t.Errorf("cleanup while the daemon runs: %v\n%s", err, out)
