@@ -189,7 +189,10 @@ func crashKeepsForwarding(t *testing.T, extra string) {
 	}
 	before := idx()
 	var dn *daemon
+	var txBefore uint64
 	across(t, tp, "kill -9 and restart", func() {
+		_, peers := wgDump(t, tp.a, tp.ifA)
+		txBefore = peers[tp.keyB.Public().String()].tx
 		_ = da.stop(t, syscall.SIGKILL)
 		time.Sleep(time.Second) // no daemon: the kernel alone forwards
 		dn = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
@@ -197,6 +200,10 @@ func crashKeepsForwarding(t *testing.T, extra string) {
 	})
 	if idx() != before {
 		t.Errorf("interface index %s after the restart, was %s: the interface was made anew", idx(), before)
+	}
+	// The counters carried on (the stream's megabytes are in them).
+	if _, peers := wgDump(t, tp.a, tp.ifA); peers[tp.keyB.Public().String()].tx < txBefore || txBefore < 1<<20 {
+		t.Errorf("bytes sent to the peer: %d before the crash, %d after the take-over; want them carried on", txBefore, peers[tp.keyB.Public().String()].tx)
 	}
 	// The successor's own keypair replaced the unrecoverable one.
 	waitLog(t, dn, "handshake initiation sent", 5*time.Second)
