@@ -10,9 +10,12 @@ import (
 )
 
 // TestRestart: after SIGTERM a new wgbpfd from the same file brings the
-// tunnel back within seconds; after SIGKILL the hop veth pair is left
-// behind, and the next wgbpfd removes it, says so, makes exactly one new
-// pair and brings the tunnel back.
+// tunnel back within seconds; after SIGKILL the hop veth pair (and the
+// persistent TUN) are left behind, and the next wgbpfd removes them, says
+// so, makes exactly one new pair and brings the tunnel back. Under `ip
+// netns exec` the daemon's bpffs, and with it the pinned data plane, dies
+// with it: there is nothing to take over (survive_test.go runs daemons
+// where the pins outlive them).
 func TestRestart(t *testing.T) {
 	prerequisites(t)
 	tp := newTopology(t, false, false)
