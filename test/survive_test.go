@@ -241,6 +241,9 @@ func TestPlannedRestartAndUpgrade(t *testing.T) {
 	}
 	idx := func() string { return strings.Fields(tp.a.MustRun(t, "ip", "-o", "link", "show", tp.ifA))[0] }
 	before := idx()
+	// The gaps below compare with this one: the same ping and stream on a
+	// loaded machine, nothing restarted.
+	across(t, tp, "baseline, nothing restarted", func() {})
 	across(t, tp, "SIGUSR2 and restart", func() {
 		handover(da)
 		da = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
