@@ -349,3 +349,40 @@ func TestRestartLossWireguardGo(t *testing.T) {
 		ping(t, tp.a, tp.innerB, 3)
 	}
 }
+
+// TestCrashFullTunnel: a full tunnel (0.0.0.0/0, ::/0 with the fwmark
+// wg-quick picks) survives kill -9 and is taken over with the same mark
+// (the file has none; picking afresh would take the next free table, whose
+// rules would loop the encrypted packets); a stop afterwards removes the
+// rules the predecessor added.
+func TestCrashFullTunnel(t *testing.T) {
+	prerequisites(t)
+	testenv.RequireTool(t, "nsenter")
+	testenv.RequireTool(t, "unshare")
+	tp := newTopology(t, false, false)
+	h := newBPFHost(t)
+	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0, ::/0", endpoint(tp.underB, 51820), "")
+	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	da := h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
+	startWgbpfd(t, tp.b, confB, tp.ifB)
+	waitReachable(t, tp.a, tp.innerB)
+	across(t, tp, "full tunnel: kill -9 and restart", func() {
+		_ = da.stop(t, syscall.SIGKILL)
+		da = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
+		waitLog(t, da, "took over the running interface and data plane", 10*time.Second)
+	})
+	if got := strings.TrimSpace(tp.a.MustRun(t, "wg", "show", tp.ifA, "fwmark")); got != "0xca6c" {
+		t.Errorf("fwmark %s after the take-over, want 0xca6c", got)
+	}
+	if rules := tp.a.MustRun(t, "ip", "-4", "rule", "show"); strings.Count(rules, "lookup 51820") != 1 {
+		t.Errorf("want one rule for table 51820 after the take-over:\n%s", rules)
+	}
+	if err := da.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	for _, f := range []string{"-4", "-6"} {
+		if rules := tp.a.MustRun(t, "ip", f, "rule", "show"); strings.Contains(rules, "51820") || strings.Contains(rules, "suppress_prefixlength") {
+			t.Errorf("rules left after SIGTERM:\n%s", rules)
+		}
+	}
+}
