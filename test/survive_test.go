@@ -386,3 +386,28 @@ func TestCrashFullTunnel(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeOverKeepsEndpoint: B moves to a new underlay address and A's
+// data plane learns it from B's packets (roaming); after kill -9 A's
+// successor keeps that endpoint rather than the file's stale one, and its
+// handshake completes there.
+func TestTakeOverKeepsEndpoint(t *testing.T) {
+	tp, h, confA, da := survivalPair(t, "")
+	tp.b.MustRun(t, "sysctl", "-qw", "net.ipv4.conf.ul0.promote_secondaries=1")
+	tp.b.MustRun(t, "ip", "addr", "add", "192.0.2.12/24", "dev", "ul0")
+	tp.b.MustRun(t, "ip", "addr", "del", tp.underB+"/24", "dev", "ul0")
+	ping(t, tp.b, tp.innerA, 3) // B's packets now come from .12
+	keyB := tp.keyB.Public().String()
+	if _, p := wgDump(t, tp.a, tp.ifA); p[keyB].endpoint != "192.0.2.12:51820" {
+		t.Fatalf("A's endpoint for B is %q after B moved, want 192.0.2.12:51820", p[keyB].endpoint)
+	}
+	_ = da.stop(t, syscall.SIGKILL)
+	da = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
+	waitLog(t, da, "took over the running interface and data plane", 10*time.Second)
+	waitLog(t, da, "handshake completed", 10*time.Second)
+	if _, p := wgDump(t, tp.a, tp.ifA); p[keyB].endpoint != "192.0.2.12:51820" {
+		t.Errorf("A's endpoint for B is %q after the take-over, want the learned 192.0.2.12:51820", p[keyB].endpoint)
+	}
+	ping(t, tp.a, tp.innerB, 3)
+	ping(t, tp.b, tp.innerA, 3)
+}
