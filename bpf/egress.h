@@ -58,7 +58,7 @@ int wg_tun_egress(struct __sk_buff *skb)
 	int v6;
 
 	if (!cfg || !cfg->hop_ifindex)
-		return WG_TC_ACT_OK;
+		return WG_TCX_NEXT;
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		v6 = 0;
 		if (bpf_skb_load_bytes(skb, 16, dst, 4))
@@ -68,7 +68,7 @@ int wg_tun_egress(struct __sk_buff *skb)
 		if (bpf_skb_load_bytes(skb, 24, dst, 16))
 			goto malformed;
 	} else {
-		return WG_TC_ACT_OK; /* not IP: the daemon decides */
+		return WG_TCX_NEXT; /* not IP: the daemon decides */
 	}
 
 	if (!wg_allowed_lookup(v6, dst, &peer_id))
@@ -84,7 +84,7 @@ int wg_tun_egress(struct __sk_buff *skb)
 	if (!s || !wg_send_usable(s, now) || !p->endpoint.family) {
 		if (wg_event_allowed(p, &p->handshake_event_ns, now))
 			wg_emit(WG_EVENT_HANDSHAKE_NEEDED, peer_id, idx, NULL, now);
-		return WG_TC_ACT_OK;
+		return WG_TCX_NEXT; /* into the TUN queue: the daemon's slow path */
 	}
 	if ((s->flags & WG_SESSION_INITIATOR) &&
 	    (now - s->created_ns >= WG_REKEY_AFTER_TIME_NS ||

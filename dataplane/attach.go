@@ -46,6 +46,7 @@ type attachment struct {
 	hop1Idx  int
 	links    []link.Link       // wg0 egress, hop ingress
 	underlay map[int]link.Link // ingress per underlay ifindex
+	addrs    *addrTracker      // local_addrs kept in step
 	stop     chan struct{}     // closes the link watcher
 	watching chan struct{}     // closed when the link watcher has ended
 }
@@ -121,6 +122,9 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 	}
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("attach: writing ifconfig: %w", err)
+	}
+	if a.addrs, err = d.trackAddrs(ns, cfg.OnWatchError); err != nil {
+		return fmt.Errorf("attach: %w", err)
 	}
 
 	for _, x := range []struct {
@@ -437,6 +441,9 @@ func (d *Dataplane) detach() error {
 		case <-time.After(5 * time.Second):
 			errs = append(errs, errors.New("detach: the link watcher did not stop within 5 s"))
 		}
+	}
+	if a.addrs != nil {
+		errs = append(errs, a.addrs.close())
 	}
 	a.mu.Lock()
 	for _, l := range a.underlay {

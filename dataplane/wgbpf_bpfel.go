@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type wgbpfWgLocalAddr struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
+
 type wgbpfWgSession struct {
 	_    structs.HostLayout
 	Lock struct {
@@ -45,6 +50,7 @@ const (
 	wgbpfMapIfconfig           = "ifconfig"
 	wgbpfMapInstallBuf         = "install_buf"
 	wgbpfMapKeyWrap            = "key_wrap"
+	wgbpfMapLocalAddrs         = "local_addrs"
 	wgbpfMapNeighPace          = "neigh_pace"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
@@ -130,6 +136,7 @@ type wgbpfMapSpecs struct {
 	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
 	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
 	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
+	LocalAddrs  *ebpf.MapSpec `ebpf:"local_addrs"`
 	NeighPace   *ebpf.MapSpec `ebpf:"neigh_pace"`
 	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
 	Peers       *ebpf.MapSpec `ebpf:"peers"`
@@ -175,6 +182,7 @@ type wgbpfMaps struct {
 	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
 	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
 	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
+	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
 	NeighPace   *ebpf.Map `ebpf:"neigh_pace"`
 	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
 	Peers       *ebpf.Map `ebpf:"peers"`
@@ -196,6 +204,7 @@ func (m *wgbpfMaps) Close() error {
 		m.Ifconfig,
 		m.InstallBuf,
 		m.KeyWrap,
+		m.LocalAddrs,
 		m.NeighPace,
 		m.PeerStats,
 		m.Peers,
