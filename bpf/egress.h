@@ -219,7 +219,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	__u8 *l4;
 	struct wg_eth eth;
 	struct wg_peer *p;
-	__u64 counter, now;
+	__u64 counter, now, generation;
 	__s64 sum;
 	long rc;
 
@@ -241,12 +241,27 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (len > cfg->mtu || len > WG_MAX_PADDED)
 		goto too_big;
 
+	/* The peer, the counter, the header fields and, in wg_seal, the key
+	 * must come from one install (struct wg_session): read its generation
+	 * on both sides of what is taken from the session, and wg_seal checks
+	 * it against the keys. */
 	s = bpf_map_lookup_elem(&sessions, &idx);
-	if (!s || s->peer_id != peer_id) {
+	if (!s) {
 		reason = WG_DROP_NO_SESSION;
 		goto drop;
 	}
+	generation = s->generation;
+	if (s->peer_id != peer_id) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
+	dh.type = s->suite == WG_SUITE_AESCBC ? WG_MSG_DATA_AESCBC : WG_MSG_DATA;
+	dh.receiver = s->remote_index; /* little endian on the wire, as in memory */
 	counter = __sync_fetch_and_add(&s->send_counter, 1);
+	if (*(volatile __u64 *)&s->generation != generation) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
 	if (counter >= WG_REJECT_AFTER_MESSAGES) {
 		reason = WG_DROP_EXPIRED;
 		goto drop;
@@ -261,7 +276,8 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (w->ep.family != WG_AF_INET && w->ep.family != WG_AF_INET6)
 		goto no_route;
 
-	padded = wg_padded_len(s->suite, len, cfg->mtu);
+	padded = wg_padded_len(dh.type == WG_MSG_DATA_AESCBC ? WG_SUITE_AESCBC :
+			       WG_SUITE_CHACHA20POLY1305, len, cfg->mtu);
 	if (padded > WG_MAX_PADDED)
 		goto too_big;
 	hlen = w->ep.family == WG_AF_INET ? WG_OUTER4_LEN : WG_OUTER6_LEN;
@@ -282,7 +298,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, WG_ETH_HLEN, sc->buf, len))
 		goto malformed;
 	__builtin_memset(&sc->buf[len], 0, 16);
-	if (wg_seal(idx, counter, padded)) {
+	if (wg_seal(idx, counter, padded, generation)) {
 		reason = WG_DROP_CRYPTO;
 		goto drop;
 	}
@@ -316,8 +332,6 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	udp->source = bpf_htons(cfg->listen_port);
 	udp->dest = w->ep.port;
 	udp->len = bpf_htons(WG_UDP_HLEN + WG_DATA_HEADER_LEN + padded + WG_TAG_LEN);
-	dh.type = s->suite == WG_SUITE_AESCBC ? WG_MSG_DATA_AESCBC : WG_MSG_DATA;
-	dh.receiver = s->remote_index; /* little endian on the wire, as in memory */
 	dh.counter = counter;
 	__builtin_memcpy(l4 + WG_UDP_HLEN, &dh, sizeof(dh));
 

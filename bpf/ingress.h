@@ -105,7 +105,7 @@ static __noinline int wg_small_flood(void)
 SEC("tc")
 int wg_underlay_ingress(struct __sk_buff *skb)
 {
-	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n;
+	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n, peer_id;
 	struct wg_endpoint src __attribute__((aligned(8))) = {};
 	struct wg_ifconfig *cfg = wg_ifconfig();
 	int confirmed = 0, roamed = 0, v6in;
@@ -113,11 +113,11 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	struct wg_data_hdr dh;
 	struct wg_session *s;
 	struct wg_scratch *sc;
+	__u64 now, generation;
 	__be16 inner_proto;
 	struct wg_udp udp;
 	struct wg_eth eth;
 	struct wg_peer *p;
-	__u64 now;
 	long rc;
 
 	if (!cfg || !cfg->listen_port)
@@ -190,6 +190,11 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	s = bpf_map_lookup_elem(&sessions, &idx);
 	if (!s)
 		return WG_TCX_NEXT; /* perhaps a keypair only the daemon holds */
+	/* What is read of s before wg_replay_commit, which checks the install
+	 * generation again under the lock, belongs to that install (struct
+	 * wg_session); the peer is read here for the same reason. */
+	generation = s->generation;
+	peer_id = s->peer_id;
 	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
 	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood()))
 		return wg_rx_handoff(skb, cfg, idx);
@@ -227,15 +232,21 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		goto malformed;
 	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
 		goto malformed;
-	rc = wg_open(idx, dh.counter, ct_len);
+	rc = wg_open(idx, dh.counter, ct_len, generation);
 	if (rc) {
 		reason = rc == WG_ERR_TAG ? WG_DROP_BAD_TAG : WG_DROP_CRYPTO;
 		goto drop;
 	}
-	/* Authentic from here on. */
-	if (!wg_replay_commit(s, dh.counter))
+	/* Authentic from here on. The window is the one the daemon commits
+	 * to as well (keys.h, wg_commit), whichever path sees a message first. */
+	rc = wg_replay_commit(s, dh.counter, generation);
+	if (rc == WG_REPLAY_STALE) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
+	if (rc != WG_REPLAY_NEW)
 		goto replay;
-	p = bpf_map_lookup_elem(&peers, &s->peer_id);
+	p = bpf_map_lookup_elem(&peers, &peer_id);
 	if (!p) {
 		reason = WG_DROP_NO_SESSION;
 		goto drop;
@@ -258,15 +269,15 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		bpf_spin_unlock(&p->lock);
 	}
 	if (confirmed)
-		wg_emit(WG_EVENT_KEYPAIR_CONFIRMED, s->peer_id, idx, NULL, now);
+		wg_emit(WG_EVENT_KEYPAIR_CONFIRMED, peer_id, idx, NULL, now);
 	if (roamed)
-		wg_emit(WG_EVENT_ENDPOINT_CHANGED, s->peer_id, idx, &src, now);
+		wg_emit(WG_EVENT_ENDPOINT_CHANGED, peer_id, idx, &src, now);
 	if ((s->flags & WG_SESSION_INITIATOR) && p->current == idx &&
 	    now - s->created_ns >= WG_REKEY_ON_RECV_NS &&
 	    wg_event_allowed(p, &p->rekey_event_ns, now))
-		wg_emit(WG_EVENT_REKEY_NEEDED, s->peer_id, idx, NULL, now);
+		wg_emit(WG_EVENT_REKEY_NEEDED, peer_id, idx, NULL, now);
 
-	st = wg_stats(s->peer_id);
+	st = wg_stats(peer_id);
 	if (st) {
 		st->rx_bytes += plen;
 		st->rx_packets++;
@@ -300,7 +311,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	if (inner_len > ct_len || inner_len > WG_MAX_PADDED)
 		goto malformed;
 	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
-	    owner != s->peer_id) {
+	    owner != peer_id) {
 		reason = WG_DROP_SRC_NOT_ALLOWED;
 		goto drop;
 	}

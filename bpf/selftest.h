@@ -163,7 +163,7 @@ static __always_inline int wg_st_rx(struct __sk_buff *skb, struct wg_scratch *s)
 		wg_count_drop(WG_DROP_MALFORMED);
 		return WG_ERR_LEN;
 	}
-	ret = wg_open(idx, ctr, clen);
+	ret = wg_open(idx, ctr, clen, sess->generation);
 	switch (ret) {
 	case 0:
 		break;
@@ -226,11 +226,11 @@ int wg_selftest(struct __sk_buff *skb)
 	}
 	switch (op) {
 	case WG_ST_SEAL:
-		ret = wg_seal(h.local_index, h.counter, n);
+		ret = wg_seal(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
 		n += WG_TAG_LEN;
 		break;
 	case WG_ST_OPEN:
-		ret = wg_open(h.local_index, h.counter, n);
+		ret = wg_open(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
 		break;
 	default:
 		ret = wg_selftest_raw(&h, n);

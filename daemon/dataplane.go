@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/wgbpfd/wgbpfd/dataplane"
+	"golang.org/x/sys/unix"
 )
 
 // dataplaneKernel is the kernel interface on the real BPF data plane.
@@ -63,6 +64,17 @@ func (k *dataplaneKernel) RemoveSession(idx uint32) error { return k.dp.RemoveSe
 
 func (k *dataplaneKernel) ReserveCounters(idx uint32, n uint64) (uint64, error) {
 	return k.dp.ReserveCounters(idx, n)
+}
+
+func (k *dataplaneKernel) CommitReceive(idx uint32, counter uint64) error {
+	err := k.dp.CommitReceive(idx, counter)
+	switch {
+	case errors.Is(err, dataplane.ErrReplay):
+		return errKernelReplay
+	case errors.Is(err, unix.ENOENT):
+		return errKernelNoSession
+	}
+	return err
 }
 
 func (k *dataplaneKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {

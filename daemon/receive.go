@@ -142,7 +142,13 @@ func (d *device) handleData(b []byte, src netip.AddrPort) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
+	// The counter is committed to the kernel's replay window (the one the
+	// data plane uses) before anything below delivers or roams.
 	id, padded, err := d.store.OpenMessage(b, now)
+	if errors.Is(err, keystore.ErrReplay) {
+		d.stats.countSlow("replay")
+		return
+	}
 	if err != nil {
 		d.stats.countSlow("open_failed")
 		return

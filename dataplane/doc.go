@@ -6,4 +6,4 @@
 // BTF). Developed and tested on 6.18.
 package dataplane
 
-//go:generate go tool bpf2go -target bpfel -cc clang-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -no-global-types -type wg_session -type wg_local_addr wgbpf ../bpf/wgbpfd.c -- -I../bpf -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -target bpfel -cc clang-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -no-global-types -type wg_session -type wg_commit_args -type wg_local_addr wgbpf ../bpf/wgbpfd.c -- -I../bpf -I/usr/include/x86_64-linux-gnu

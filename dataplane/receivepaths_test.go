@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // readTexts returns the datagrams listener receives until it has been
@@ -39,6 +42,46 @@ func dropDelta(t *testing.T, dp *Dataplane, before map[string]uint64) map[string
 		}
 	}
 	return d
+}
+
+// TestTunnelOneReplayWindow: the daemon's commit (CommitReceive, for a
+// message it opened from its socket) and the ingress program share one
+// window per keypair, in both orders. A message the daemon committed first
+// is refused when it then arrives whole at the data plane; one the data
+// plane took first cannot be committed again. Each refusal counts as a
+// replay. A keypair the kernel lacks answers ENOENT.
+func TestTunnelOneReplayWindow(t *testing.T) {
+	tn := newTunnel(t, SuiteChaCha20Poly1305, false)
+	a, b := tn.a, tn.b
+	ping(t, a, b.inner4, 1)
+	inject := udpSocket(t, a, netip.AddrPortFrom(a.outer4, tunnelPort))
+	to := netip.AddrPortFrom(b.outer4, tunnelPort)
+	listener := udpSocket(t, b, netip.AddrPortFrom(b.inner4, 9999))
+	msgs := messagesToB(t, tn, "daemon first", "data plane first")
+	counter := func(m []byte) uint64 { return binary.LittleEndian.Uint64(m[8:16]) }
+	base, err := b.dp.Drops()
+	must(t, err)
+
+	// Daemon first: its commit succeeds, the whole message then does not.
+	must(t, b.dp.CommitReceive(indexB, counter(msgs[0])))
+	// Data plane first: delivered, and the daemon's commit is refused.
+	for _, m := range msgs {
+		if _, err := inject.WriteToUDPAddrPort(m, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readTexts(listener); !slices.Equal(got, []string{"data plane first"}) {
+		t.Fatalf("B delivered %q; want only the message the daemon had not committed", got)
+	}
+	if err := b.dp.CommitReceive(indexB, counter(msgs[1])); !errors.Is(err, ErrReplay) {
+		t.Fatalf("committing a counter the data plane took: %v, want ErrReplay", err)
+	}
+	if d := dropDelta(t, b.dp, base); d["replay"] != 2 || len(d) != 1 {
+		t.Errorf("drops moved by %v; want replay +2 (one per path) and nothing else", d)
+	}
+	if err := b.dp.CommitReceive(0xdead, 1); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("commit on an index the kernel lacks: %v, want ENOENT", err)
+	}
 }
 
 // TestTunnelOuterChecks: fresh, valid data messages in frames for B's MAC

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type wgbpfWgCommitArgs struct {
+	_          structs.HostLayout
+	LocalIndex uint32
+	Err        int32
+	Counter    uint64
+}
+
 type wgbpfWgLocalAddr struct {
 	_    structs.HostLayout
 	Addr [16]uint8
@@ -33,6 +40,7 @@ type wgbpfWgSession struct {
 	_            [4]byte
 	CreatedNs    uint64
 	SendCounter  uint64
+	Generation   uint64
 	ReplayLast   uint64
 	ReplayBitmap [128]uint64
 }
@@ -59,6 +67,7 @@ const (
 	wgbpfMapSessionKeys        = "session_keys"
 	wgbpfMapSessionTmpl        = "session_tmpl"
 	wgbpfMapSessions           = "sessions"
+	wgbpfProgWgCommit          = "wg_commit"
 	wgbpfProgWgHopEncrypt      = "wg_hop_encrypt"
 	wgbpfProgWgInstall         = "wg_install"
 	wgbpfProgWgProbe           = "wg_probe"
@@ -112,6 +121,7 @@ type wgbpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfProgramSpecs struct {
+	WgCommit          *ebpf.ProgramSpec `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.ProgramSpec `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.ProgramSpec `ebpf:"wg_install"`
 	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
@@ -226,6 +236,7 @@ type wgbpfVariables struct {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfPrograms struct {
+	WgCommit          *ebpf.Program `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.Program `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.Program `ebpf:"wg_install"`
 	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
@@ -239,6 +250,7 @@ type wgbpfPrograms struct {
 
 func (p *wgbpfPrograms) Close() error {
 	return _WgbpfClose(
+		p.WgCommit,
 		p.WgHopEncrypt,
 		p.WgInstall,
 		p.WgProbe,
