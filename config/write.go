@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,10 @@ import (
 // wg-quick). For a Config that passes Validate, Parse reads the output back
 // to an Equal Config. Control characters in string values are replaced by
 // spaces so that no value can start a new line.
+//
+// The keys are written only into the returned slice, which the caller
+// wipes: the text is built with placeholders and the keys encoded into the
+// final copy, so no string or outgrown buffer holds them.
 func (c *Config) Marshal() []byte {
 	if c == nil {
 		return nil
@@ -24,9 +27,18 @@ func (c *Config) Marshal() []byte {
 		b.WriteString(clean(v))
 		b.WriteByte('\n')
 	}
+	var secrets []*[KeyLen]byte
+	var at []int
+	secret := func(k string, key *[KeyLen]byte) {
+		b.WriteString(k)
+		b.WriteString(" = ")
+		secrets, at = append(secrets, key), append(at, b.Len())
+		b.WriteString(keyPlaceholder)
+		b.WriteByte('\n')
+	}
 	in := &c.Interface
 	b.WriteString("[Interface]\n")
-	kv("PrivateKey", base64.StdEncoding.EncodeToString(in.PrivateKey[:]))
+	secret("PrivateKey", (*[KeyLen]byte)(&in.PrivateKey))
 	if in.ListenPort != 0 {
 		kv("ListenPort", strconv.Itoa(in.ListenPort))
 	}
@@ -73,7 +85,7 @@ func (c *Config) Marshal() []byte {
 		b.WriteString("\n[Peer]\n")
 		kv("PublicKey", p.PublicKey.String())
 		if !p.PresharedKey.IsZero() {
-			kv("PresharedKey", base64.StdEncoding.EncodeToString(p.PresharedKey[:]))
+			secret("PresharedKey", (*[KeyLen]byte)(&p.PresharedKey))
 		}
 		if len(p.AllowedIPs) > 0 {
 			s := make([]string, len(p.AllowedIPs))
@@ -92,8 +104,18 @@ func (c *Config) Marshal() []byte {
 			kv("Cipher", string(p.Cipher))
 		}
 	}
-	return []byte(b.String())
+	out := []byte(b.String())
+	var text [keyTextLen]byte
+	for i, key := range secrets {
+		encodeKey(&text, key)
+		copy(out[at[i]:], text[:])
+	}
+	clear(text[:])
+	return out
 }
+
+// keyPlaceholder stands for a key while Marshal builds the text.
+const keyPlaceholder = "********************************************"
 
 // clean replaces ASCII control characters other than tab with spaces.
 func clean(s string) string {
@@ -135,7 +157,9 @@ func WriteFile(path string, c *Config) error {
 	if err := f.Chmod(0o600); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(c.Marshal()); err != nil {
+	data := c.Marshal()
+	defer clear(data)
+	if _, err := f.Write(data); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
