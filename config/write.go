@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Marshal returns c in the wg-quick format. Fields at their defaults are
@@ -131,13 +135,27 @@ func clean(s string) string {
 }
 
 // WriteFile validates c and writes it to path atomically: to a temporary
-// file in the same directory with mode 0600, synced, then renamed over
-// path.
+// file in the same directory, synced, then renamed over path. The new file
+// has the owner, group and mode of the one it replaces (path's target, if
+// path is a symbolic link), or mode 0600 if there was none; while it is
+// written it is 0600. If the owner cannot be kept, nothing is replaced.
 func WriteFile(path string, c *Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	fail := func(err error) error { return fileError(path, err) }
+	mode, uid, gid := fs.FileMode(0o600), -1, -1
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -160,6 +178,15 @@ func WriteFile(path string, c *Config) error {
 	data := c.Marshal()
 	defer clear(data)
 	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if uid >= 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			return fail(fmt.Errorf("keeping owner %d:%d: %w", uid, gid, err))
+		}
+	}
+	// After Chown, which may clear set-id bits.
+	if err := f.Chmod(mode); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
