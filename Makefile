@@ -39,14 +39,18 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Rebuild the BPF objects (clang-19) and their Go bindings.
+# Rebuild the BPF objects (clang-19) and their Go bindings: the daemon's
+# (bpf/wgbpfd.c) and the tests' (bpf/wgbpfd_test.c).
 generate:
 	$(GO) generate ./dataplane/...
 
-# Proves the committed objects come from the committed sources.
+# Proves the committed objects (the daemon's and the tests') come from the
+# committed sources; an output that is not committed at all counts too.
 check-generate: generate
 	@git diff --exit-code --stat -- dataplane/ || \
 	  (echo "committed BPF objects differ from a fresh 'make generate'"; exit 1)
+	@out="$$(git status --porcelain --untracked-files=all -- dataplane/)"; \
+	if [ -n "$$out" ]; then echo "$$out"; echo "'make generate' wrote files that are not committed"; exit 1; fi
 
 # bench: plain veth, wgbpfd (both suites) and wireguard-go side by side in one
 # run; a markdown table and a PNG chart in results/.

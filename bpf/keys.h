@@ -401,8 +401,7 @@ int wg_probe(struct wg_probe_args *a)
 #define WG_WRAP_ETHERTYPE 0x88b6
 #define WG_WRAP_OFF 14
 
-SEC("tc")
-int wg_wrap(struct __sk_buff *skb)
+static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 {
 	struct bpf_dynptr src, dst;
 	struct wg_session *sess;
@@ -444,5 +443,23 @@ int wg_wrap(struct __sk_buff *skb)
 	/* The scratch map is readable: leave no key in it. */
 	p = (__u64 *)s->buf;
 	p[0] = p[1] = p[2] = p[3] = p[4] = p[5] = p[6] = p[7] = 0;
+	return ret;
+}
+
+/* The packet is copied back to the caller as data_out, and freed unwiped:
+ * zero whatever of the keys it holds, on every path. */
+SEC("tc")
+int wg_wrap(struct __sk_buff *skb)
+{
+	__u8 zeros[2 * WG_KEY_LEN] = {};
+	int ret = wg_wrap_keys(skb);
+	__u32 n = skb->len;
+
+	if (n > WG_WRAP_OFF + 8) {
+		n -= WG_WRAP_OFF + 8;
+		if (n > sizeof(zeros))
+			n = sizeof(zeros);
+		bpf_skb_store_bytes(skb, WG_WRAP_OFF + 8, zeros, n, 0);
+	}
 	return ret;
 }

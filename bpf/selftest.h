@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* selftest.h: a SEC("tc") program that exists only for BPF_PROG_TEST_RUN
  * tests and benchmarks (dataplane/crypto_test.go, bench_crypto_test.go). It is
- * never attached. It runs wg_seal/wg_open, a mimic of the receive path that
- * counts drops by reason, and the raw primitives on caller-given keys so that
- * RFC 8439 vectors can be checked.
+ * built only into wgbpfd_test.c, never into the daemon's object. It runs
+ * wg_seal/wg_open, a mimic of the receive path that counts drops by reason,
+ * and the raw primitives on caller-given keys so that RFC 8439 vectors can be
+ * checked.
  *
  * Packet layout: 14 bytes Ethernet (TC test runs need them) with ethertype
  * WG_ST_ETHERTYPE, then struct wg_selftest_hdr, then the payload. With any

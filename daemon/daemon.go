@@ -60,6 +60,9 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Interface.PrivateKey.IsZero() {
 		return startErr(ExitConfig, "%s: PrivateKey is missing", o.ConfigPath)
 	}
+	if w := config.AccessWarning(o.ConfigPath, cfg); w != "" {
+		log.Warn(w)
+	}
 	if err := checkBTF(); err != nil {
 		return err
 	}

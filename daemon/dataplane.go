@@ -57,6 +57,8 @@ func (k *dataplaneKernel) InstallSession(s kernelSession) error {
 	err := k.dp.InstallSession(&sk)
 	clear(sk.Send[:])
 	clear(sk.Receive[:])
+	clear(s.Send[:]) // s is a copy too
+	clear(s.Receive[:])
 	return err
 }
 

@@ -202,6 +202,9 @@ func (r *running) reload(path string) error {
 	if err != nil {
 		return err
 	}
+	if w := config.AccessWarning(path, cfg); w != "" {
+		r.log.Warn(w)
+	}
 	// A file that newly needs aes-cbc is checked as at start: on a kernel
 	// without cbc(aes) its peers could never install a keypair.
 	if usesAES(cfg) && !usesAES(r.cfg) {

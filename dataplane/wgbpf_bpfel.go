@@ -73,7 +73,6 @@ const (
 	wgbpfProgWgProbe           = "wg_probe"
 	wgbpfProgWgRemove          = "wg_remove"
 	wgbpfProgWgReserve         = "wg_reserve"
-	wgbpfProgWgSelftest        = "wg_selftest"
 	wgbpfProgWgTunEgress       = "wg_tun_egress"
 	wgbpfProgWgUnderlayIngress = "wg_underlay_ingress"
 	wgbpfProgWgWrap            = "wg_wrap"
@@ -127,7 +126,6 @@ type wgbpfProgramSpecs struct {
 	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
 	WgRemove          *ebpf.ProgramSpec `ebpf:"wg_remove"`
 	WgReserve         *ebpf.ProgramSpec `ebpf:"wg_reserve"`
-	WgSelftest        *ebpf.ProgramSpec `ebpf:"wg_selftest"`
 	WgTunEgress       *ebpf.ProgramSpec `ebpf:"wg_tun_egress"`
 	WgUnderlayIngress *ebpf.ProgramSpec `ebpf:"wg_underlay_ingress"`
 	WgWrap            *ebpf.ProgramSpec `ebpf:"wg_wrap"`
@@ -242,7 +240,6 @@ type wgbpfPrograms struct {
 	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
 	WgRemove          *ebpf.Program `ebpf:"wg_remove"`
 	WgReserve         *ebpf.Program `ebpf:"wg_reserve"`
-	WgSelftest        *ebpf.Program `ebpf:"wg_selftest"`
 	WgTunEgress       *ebpf.Program `ebpf:"wg_tun_egress"`
 	WgUnderlayIngress *ebpf.Program `ebpf:"wg_underlay_ingress"`
 	WgWrap            *ebpf.Program `ebpf:"wg_wrap"`
@@ -256,7 +253,6 @@ func (p *wgbpfPrograms) Close() error {
 		p.WgProbe,
 		p.WgRemove,
 		p.WgReserve,
-		p.WgSelftest,
 		p.WgTunEgress,
 		p.WgUnderlayIngress,
 		p.WgWrap,
