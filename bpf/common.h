@@ -102,6 +102,7 @@ enum wg_drop_reason {
 	WG_DROP_EXPIRED = 7,      /* counter or age past the REJECT_AFTER limits */
 	WG_DROP_CRYPTO = 8,       /* the crypto backend failed (bpf_crypto error) */
 	WG_DROP_NO_ROUTE = 9,     /* no peer/endpoint for the packet */
+	WG_DROP_POLICY = 10,      /* the interface's policy hook said so */
 	WG_DROP_REASONS = 16,
 };
 

@@ -23,6 +23,7 @@
 #include "events.h"
 #include "replay.h"
 #include "suite.h"
+#include "policy.h"
 
 /* WireGuard's receive-side rekey: an initiator whose keypair is this close
  * to REJECT_AFTER_TIME (minus KEEPALIVE_TIMEOUT and REKEY_TIMEOUT) rekeys. */
@@ -337,6 +338,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* A NIC's "outer UDP checksum verified" must not vouch for the inner
 	 * packet: the stack checks the inner checksums itself. */
 	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	rc = wg_policy_ingress(skb, cfg, s->peer_id);
+	if (rc != WG_POLICY_PASS)
+		return rc;
 	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
 
 replay:

@@ -48,13 +48,18 @@ const (
 	wgbpfMapNeighPace          = "neigh_pace"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
+	wgbpfMapPolicyDeliverProg  = "policy_deliver_prog"
+	wgbpfMapPolicyProgs        = "policy_progs"
 	wgbpfMapRxPace             = "rx_pace"
 	wgbpfMapScratch            = "scratch"
 	wgbpfMapSessionKeys        = "session_keys"
 	wgbpfMapSessionTmpl        = "session_tmpl"
 	wgbpfMapSessions           = "sessions"
+	wgbpfMapWgbpfdCtxMap       = "wgbpfd_ctx_map"
+	wgbpfMapWgbpfdPeers        = "wgbpfd_peers"
 	wgbpfProgWgHopEncrypt      = "wg_hop_encrypt"
 	wgbpfProgWgInstall         = "wg_install"
+	wgbpfProgWgPolicyDeliver   = "wg_policy_deliver"
 	wgbpfProgWgProbe           = "wg_probe"
 	wgbpfProgWgRemove          = "wg_remove"
 	wgbpfProgWgReserve         = "wg_reserve"
@@ -62,6 +67,7 @@ const (
 	wgbpfProgWgTunEgress       = "wg_tun_egress"
 	wgbpfProgWgUnderlayIngress = "wg_underlay_ingress"
 	wgbpfProgWgWrap            = "wg_wrap"
+	wgbpfVarWgPolicyHooks      = "wg_policy_hooks"
 )
 
 // loadWgbpf returns the embedded CollectionSpec for wgbpf.
@@ -108,6 +114,7 @@ type wgbpfSpecs struct {
 type wgbpfProgramSpecs struct {
 	WgHopEncrypt      *ebpf.ProgramSpec `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.ProgramSpec `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.ProgramSpec `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
 	WgRemove          *ebpf.ProgramSpec `ebpf:"wg_remove"`
 	WgReserve         *ebpf.ProgramSpec `ebpf:"wg_reserve"`
@@ -121,29 +128,34 @@ type wgbpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfMapSpecs struct {
-	AllowedV4   *ebpf.MapSpec `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.MapSpec `ebpf:"allowed_v6"`
-	Cstate      *ebpf.MapSpec `ebpf:"cstate"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	HopWork     *ebpf.MapSpec `ebpf:"hop_work"`
-	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
-	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
-	NeighPace   *ebpf.MapSpec `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
-	Peers       *ebpf.MapSpec `ebpf:"peers"`
-	RxPace      *ebpf.MapSpec `ebpf:"rx_pace"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	SessionKeys *ebpf.MapSpec `ebpf:"session_keys"`
-	SessionTmpl *ebpf.MapSpec `ebpf:"session_tmpl"`
-	Sessions    *ebpf.MapSpec `ebpf:"sessions"`
+	AllowedV4         *ebpf.MapSpec `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.MapSpec `ebpf:"allowed_v6"`
+	Cstate            *ebpf.MapSpec `ebpf:"cstate"`
+	Drops             *ebpf.MapSpec `ebpf:"drops"`
+	Events            *ebpf.MapSpec `ebpf:"events"`
+	HopWork           *ebpf.MapSpec `ebpf:"hop_work"`
+	Ifconfig          *ebpf.MapSpec `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.MapSpec `ebpf:"install_buf"`
+	KeyWrap           *ebpf.MapSpec `ebpf:"key_wrap"`
+	NeighPace         *ebpf.MapSpec `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.MapSpec `ebpf:"peer_stats"`
+	Peers             *ebpf.MapSpec `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.MapSpec `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.MapSpec `ebpf:"policy_progs"`
+	RxPace            *ebpf.MapSpec `ebpf:"rx_pace"`
+	Scratch           *ebpf.MapSpec `ebpf:"scratch"`
+	SessionKeys       *ebpf.MapSpec `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.MapSpec `ebpf:"session_tmpl"`
+	Sessions          *ebpf.MapSpec `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.MapSpec `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.MapSpec `ebpf:"wgbpfd_peers"`
 }
 
 // wgbpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfVariableSpecs struct {
+	WgPolicyHooks *ebpf.VariableSpec `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfObjects contains all objects after they have been loaded into the kernel.
@@ -166,23 +178,27 @@ func (o *wgbpfObjects) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfMaps struct {
-	AllowedV4   *ebpf.Map `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.Map `ebpf:"allowed_v6"`
-	Cstate      *ebpf.Map `ebpf:"cstate"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	HopWork     *ebpf.Map `ebpf:"hop_work"`
-	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
-	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
-	NeighPace   *ebpf.Map `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
-	Peers       *ebpf.Map `ebpf:"peers"`
-	RxPace      *ebpf.Map `ebpf:"rx_pace"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	SessionKeys *ebpf.Map `ebpf:"session_keys"`
-	SessionTmpl *ebpf.Map `ebpf:"session_tmpl"`
-	Sessions    *ebpf.Map `ebpf:"sessions"`
+	AllowedV4         *ebpf.Map `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.Map `ebpf:"allowed_v6"`
+	Cstate            *ebpf.Map `ebpf:"cstate"`
+	Drops             *ebpf.Map `ebpf:"drops"`
+	Events            *ebpf.Map `ebpf:"events"`
+	HopWork           *ebpf.Map `ebpf:"hop_work"`
+	Ifconfig          *ebpf.Map `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.Map `ebpf:"install_buf"`
+	KeyWrap           *ebpf.Map `ebpf:"key_wrap"`
+	NeighPace         *ebpf.Map `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.Map `ebpf:"peer_stats"`
+	Peers             *ebpf.Map `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.Map `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.Map `ebpf:"policy_progs"`
+	RxPace            *ebpf.Map `ebpf:"rx_pace"`
+	Scratch           *ebpf.Map `ebpf:"scratch"`
+	SessionKeys       *ebpf.Map `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.Map `ebpf:"session_tmpl"`
+	Sessions          *ebpf.Map `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.Map `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.Map `ebpf:"wgbpfd_peers"`
 }
 
 func (m *wgbpfMaps) Close() error {
@@ -199,11 +215,15 @@ func (m *wgbpfMaps) Close() error {
 		m.NeighPace,
 		m.PeerStats,
 		m.Peers,
+		m.PolicyDeliverProg,
+		m.PolicyProgs,
 		m.RxPace,
 		m.Scratch,
 		m.SessionKeys,
 		m.SessionTmpl,
 		m.Sessions,
+		m.WgbpfdCtxMap,
+		m.WgbpfdPeers,
 	)
 }
 
@@ -211,6 +231,7 @@ func (m *wgbpfMaps) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfVariables struct {
+	WgPolicyHooks *ebpf.Variable `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfPrograms contains all programs after they have been loaded into the kernel.
@@ -219,6 +240,7 @@ type wgbpfVariables struct {
 type wgbpfPrograms struct {
 	WgHopEncrypt      *ebpf.Program `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.Program `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.Program `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
 	WgRemove          *ebpf.Program `ebpf:"wg_remove"`
 	WgReserve         *ebpf.Program `ebpf:"wg_reserve"`
@@ -232,6 +254,7 @@ func (p *wgbpfPrograms) Close() error {
 	return _WgbpfClose(
 		p.WgHopEncrypt,
 		p.WgInstall,
+		p.WgPolicyDeliver,
 		p.WgProbe,
 		p.WgRemove,
 		p.WgReserve,

@@ -1,0 +1,184 @@
+package dataplane
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgbpfd/wgbpfd/internal/testenv"
+)
+
+const probeSrc = "testdata/policy_probe.c"
+
+// pingOnce sends one ICMP echo from s to addr and reports whether the
+// reply came within a second.
+func pingOnce(t *testing.T, s *tunnelSide, addr netip.Addr) bool {
+	t.Helper()
+	var c net.PacketConn
+	s.ns.MustDo(t, func() (err error) {
+		c, err = net.ListenPacket("ip4:icmp", "")
+		return err
+	})
+	defer c.Close()
+	msg := make([]byte, 8+56)
+	msg[0], msg[4], msg[5], msg[7] = 8, 0x57, 0x47, 1
+	sum := inetChecksum(msg)
+	msg[2], msg[3] = byte(sum>>8), byte(sum)
+	if _, err := c.WriteTo(msg, &net.IPAddr{IP: addr.AsSlice()}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			return false
+		}
+		if n >= 8 && buf[0] == 0 && buf[4] == 0x57 && buf[5] == 0x47 {
+			return true
+		}
+	}
+}
+
+func setVerdict(t *testing.T, p *Policy, hook, v uint32) {
+	t.Helper()
+	must(t, p.Map("verdict").Update(hook, v, 0))
+}
+
+func seen(t *testing.T, p *Policy, k uint32) uint64 {
+	t.Helper()
+	var v uint64
+	must(t, p.Map("seen").Lookup(k, &v))
+	return v
+}
+
+func drops(t *testing.T, d *Dataplane, reason string) uint64 {
+	t.Helper()
+	m, err := d.Drops()
+	must(t, err)
+	return m[reason]
+}
+
+// TestPolicyVerdicts runs a policy on both hooks of a tunnel with real
+// pings: its context (peer, where the IP header is), each verdict, and that
+// removing the policy gives the path back to "continue".
+func TestPolicyVerdicts(t *testing.T) {
+	obj := testenv.BuildPolicy(t, probeSrc)
+	tn := newTunnel(t, SuiteChaCha20Poly1305, false)
+	a, b := tn.a, tn.b
+	pa, err := a.dp.LoadPolicy(obj)
+	must(t, err)
+	pb, err := b.dp.LoadPolicy(obj)
+	must(t, err)
+	for _, x := range []struct {
+		d *Dataplane
+		p *Policy
+	}{{a.dp, pa}, {b.dp, pb}} {
+		old, err := x.d.InstallPolicy(x.p)
+		must(t, err)
+		if old != nil {
+			t.Fatal("a policy was installed before")
+		}
+	}
+	if got := strings.Join(pa.Hooks(), ","); got != "egress,ingress" {
+		t.Errorf("hooks %q", got)
+	}
+
+	// Continue: the tunnel works, and the hooks saw the right context.
+	if !pingOnce(t, a, b.inner4) {
+		t.Fatal("ping through the tunnel failed with a policy that continues")
+	}
+	if seen(t, pa, HookEgress) == 0 || seen(t, pb, HookIngress) == 0 {
+		t.Fatalf("hooks did not run: A egress %d, B ingress %d", seen(t, pa, HookEgress), seen(t, pb, HookIngress))
+	}
+	if got, want := seen(t, pa, 2+HookEgress), uint64(peerOfB)<<8|0x45; got != want {
+		t.Errorf("A egress saw %#x, want peer %d and an IPv4 header at l3_off (%#x)", got, peerOfB, want)
+	}
+	if got, want := seen(t, pb, 2+HookIngress), uint64(peerOfA)<<8|0x45; got != want {
+		t.Errorf("B ingress saw %#x, want peer %d and an IPv4 header at l3_off (%#x)", got, peerOfA, want)
+	}
+
+	steps := []struct {
+		name   string
+		side   *tunnelSide
+		p      *Policy
+		hook   uint32
+		v      uint32
+		target uint32
+		passes bool
+	}{
+		{"egress drop", a, pa, HookEgress, 1, 0, false},
+		{"egress to an unknown peer", a, pa, HookEgress, 2, 99, false},
+		{"egress to the same peer", a, pa, HookEgress, 2, peerOfB, true},
+		{"egress undefined verdict", a, pa, HookEgress, 77, 0, false},
+		{"ingress drop", b, pb, HookIngress, 1, 0, false},
+		{"ingress to a peer", b, pb, HookIngress, 2, peerOfA, false},
+		{"ingress bypass", b, pb, HookIngress, 3, 0, false},
+	}
+	for _, st := range steps {
+		setVerdict(t, st.p, st.hook, st.v)
+		setVerdict(t, st.p, 2, st.target)
+		before := drops(t, st.side.dp, "policy")
+		ok := pingOnce(t, a, b.inner4)
+		after := drops(t, st.side.dp, "policy")
+		if ok != st.passes {
+			t.Errorf("%s: ping passed=%v, want %v", st.name, ok, st.passes)
+		}
+		if !st.passes && after == before {
+			t.Errorf("%s: dropped but not counted as policy (%d)", st.name, after)
+		}
+		if st.passes && after != before {
+			t.Errorf("%s: policy drops went %d → %d", st.name, before, after)
+		}
+		setVerdict(t, st.p, st.hook, 0)
+	}
+
+	// No policy: a drop verdict left in the old one's map no longer runs.
+	setVerdict(t, pa, HookEgress, 1)
+	old, err := a.dp.InstallPolicy(nil)
+	must(t, err)
+	if old != pa {
+		t.Fatal("InstallPolicy(nil) did not return the installed policy")
+	}
+	runs := seen(t, pa, HookEgress)
+	if !pingOnce(t, a, b.inner4) {
+		t.Fatal("ping failed after the policy was removed")
+	}
+	if seen(t, pa, HookEgress) != runs {
+		t.Error("the removed policy still runs")
+	}
+	must(t, pa.Close())
+}
+
+// TestPolicyRefused: objects that are not policies of this interface
+// version, or that reach for more than a policy may, are refused with the
+// reason, before anything is installed.
+func TestPolicyRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	d, err := Load()
+	must(t, err)
+	defer d.Close()
+	for _, c := range []struct {
+		defines []string
+		want    string
+	}{
+		{[]string{"NO_ABI"}, "lacks WGBPFD_POLICY()"},
+		{[]string{"ABI_OVERRIDE=2"}, "built for policy interface version 2; this wgbpfd implements version 1"},
+		{[]string{"STEAL_SESSIONS"}, `map "sessions" has the name of one of wgbpfd's maps`},
+		{[]string{"EXTRA_PROG"}, `program "other": a policy has only wgbpfd_egress and wgbpfd_ingress`},
+	} {
+		obj := testenv.BuildPolicy(t, probeSrc, c.defines...)
+		_, err := d.LoadPolicy(obj)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.defines, err, c.want)
+		}
+	}
+	if _, err := d.LoadPolicy("/nonexistent.o"); err == nil {
+		t.Error("a missing file loaded")
+	}
+	if _, err := d.LoadPolicy(probeSrc); err == nil || !strings.Contains(err.Error(), "not a BPF object") {
+		t.Errorf("C source as object: %v", err)
+	}
+}
