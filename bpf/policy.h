@@ -65,6 +65,7 @@ static __always_inline int wg_policy_run(struct __sk_buff *skb, struct wg_ifconf
 	c->peer_id = peer_id;
 	c->l3_off = l3_off;
 	c->target_peer = 0;
+	c->flags = 0;
 	*out = c;
 	return wg_policy_call(skb, hook);
 }
@@ -151,7 +152,7 @@ struct {
  * which runs the hook and delivers. Returns WG_POLICY_PASS (no hook) or
  * the tc action to end with. */
 static __always_inline int wg_policy_ingress(struct __sk_buff *skb, struct wg_ifconfig *cfg,
-					     __u32 peer_id)
+					     __u32 peer_id, int src_allowed)
 {
 	struct wgbpfd_ctx *c;
 	__u32 zero = 0;
@@ -166,22 +167,46 @@ static __always_inline int wg_policy_ingress(struct __sk_buff *skb, struct wg_if
 		c->peer_id = peer_id;
 		c->l3_off = WG_ETH_HLEN;
 		c->target_peer = 0;
+		c->flags = src_allowed ? WGBPFD_F_SRC_ALLOWED : 0;
 		bpf_tail_call(skb, &policy_deliver_prog, 0);
 	}
 	wg_count_drop(WG_DROP_POLICY);
 	return WG_TC_ACT_SHOT;
 }
 
+/* With an ingress hook, a packet whose inner source is not in the sender's
+ * AllowedIPs goes on to the hook, which alone may accept it
+ * (WGBPFD_ACCEPT); without one it is dropped at once, as always. */
+static __always_inline int wg_policy_may_accept(void)
+{
+	return wg_policy_hooks & (1U << WGBPFD_HOOK_INGRESS);
+}
+
 /* Runs the ingress hook on what wg_underlay_ingress decrypted (its context
- * already filled) and delivers into wg0 unless the verdict is to drop:
- * continue or drop only, any other verdict drops too. */
+ * already filled) and delivers into wg0 on continue (if the source check
+ * passed) or accept; any other verdict drops. */
 SEC("tc")
 int wg_policy_deliver(struct __sk_buff *skb)
 {
 	struct wg_ifconfig *cfg = wg_ifconfig();
+	struct wgbpfd_ctx *c;
+	__u32 zero = 0;
+	int v;
 
-	if (cfg && wg_policy_call(skb, WGBPFD_HOOK_INGRESS) == WGBPFD_CONTINUE)
-		return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
+	c = bpf_map_lookup_elem(&wgbpfd_ctx_map, &zero);
+	if (!cfg || !c)
+		goto drop;
+	/* Read before the hook: it may write the context. */
+	if (c->flags & WGBPFD_F_SRC_ALLOWED) {
+		v = wg_policy_call(skb, WGBPFD_HOOK_INGRESS);
+		if (v != WGBPFD_CONTINUE && v != WGBPFD_ACCEPT)
+			goto drop;
+	} else if (wg_policy_call(skb, WGBPFD_HOOK_INGRESS) != WGBPFD_ACCEPT) {
+		wg_count_drop(WG_DROP_SRC_NOT_ALLOWED);
+		return WG_TC_ACT_SHOT;
+	}
+	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
+drop:
 	wg_count_drop(WG_DROP_POLICY);
 	return WG_TC_ACT_SHOT;
 }

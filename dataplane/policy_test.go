@@ -116,6 +116,8 @@ func TestPolicyVerdicts(t *testing.T) {
 		{"ingress drop", b, pb, HookIngress, 1, 0, false},
 		{"ingress to a peer", b, pb, HookIngress, 2, peerOfA, false},
 		{"ingress bypass", b, pb, HookIngress, 3, 0, false},
+		{"ingress accept", b, pb, HookIngress, 4, 0, true},
+		{"egress accept", a, pa, HookEgress, 4, 0, false},
 	}
 	for _, st := range steps {
 		setVerdict(t, st.p, st.hook, st.v)
@@ -134,6 +136,30 @@ func TestPolicyVerdicts(t *testing.T) {
 		}
 		setVerdict(t, st.p, st.hook, 0)
 	}
+
+	// Steering without AllowedIPs: A no longer routes B's address to B, its
+	// egress hook sends there anyway, and the replies (whose source is not
+	// in B's AllowedIPs on A) pass only if A's ingress hook accepts them.
+	must(t, a.dp.RemoveAllowedIP(netip.PrefixFrom(b.inner4, 32)))
+	setVerdict(t, pa, 2, peerOfB)
+	setVerdict(t, pa, HookEgress, 2)
+	before := drops(t, a.dp, "src_not_allowed")
+	if pingOnce(t, a, b.inner4) {
+		t.Error("a reply from outside the sender's AllowedIPs passed on continue")
+	}
+	if drops(t, a.dp, "src_not_allowed") == before {
+		t.Error("the refused reply was not counted as src_not_allowed")
+	}
+	if got := seen(t, pa, 2+HookEgress) >> 8; got != 0 {
+		t.Errorf("egress hook saw peer %d for an address no peer allows, want 0", got)
+	}
+	setVerdict(t, pa, HookIngress, 4)
+	if !pingOnce(t, a, b.inner4) {
+		t.Error("egress to a chosen peer and ingress accept: no reply")
+	}
+	setVerdict(t, pa, HookIngress, 0)
+	setVerdict(t, pa, HookEgress, 0)
+	must(t, a.dp.AddAllowedIP(netip.PrefixFrom(b.inner4, 32), peerOfB))
 
 	// No policy: a drop verdict left in the old one's map no longer runs.
 	setVerdict(t, pa, HookEgress, 1)

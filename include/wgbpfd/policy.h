@@ -44,10 +44,19 @@ enum wgbpfd_hook {
 enum wgbpfd_verdict {
 	WGBPFD_CONTINUE = 0, /* as without a policy */
 	WGBPFD_DROP = 1,     /* dropped, counted as drop reason "policy" */
-	/* Egress only; at ingress these drop (counted as "policy"). */
+	/* Egress only (at ingress: dropped, counted as "policy"). */
 	WGBPFD_TO_PEER = 2,  /* send to ctx->target_peer instead (wgbpfd_to_peer) */
 	WGBPFD_BYPASS = 3,   /* leave the tunnel: routed as without wg0 */
+	/* Ingress only (at egress: dropped, counted as "policy"): deliver even
+	 * though the inner source is not in the sender's AllowedIPs (ctx->flags
+	 * lacks WGBPFD_F_SRC_ALLOWED), e.g. replies from a peer that
+	 * WGBPFD_TO_PEER chose. Otherwise such a packet is dropped, counted as
+	 * "src_not_allowed", whatever the hook returns. */
+	WGBPFD_ACCEPT = 4,
 };
+
+/* ctx->flags */
+#define WGBPFD_F_SRC_ALLOWED (1U << 0) /* ingress: inner source in the sender's AllowedIPs */
 
 /* Per packet, per CPU; valid only during the hook's run. */
 struct wgbpfd_ctx {
@@ -58,7 +67,8 @@ struct wgbpfd_ctx {
 			    * ingress: the authenticated sender */
 	__u32 l3_off;      /* offset of the inner IP header in skb */
 	__u32 target_peer; /* out: the peer for WGBPFD_TO_PEER */
-	__u32 _reserved[2];
+	__u32 flags;       /* WGBPFD_F_* */
+	__u32 _reserved;
 };
 
 /* A peer's public, non-secret state, keyed by its public key (32 raw
@@ -107,4 +117,58 @@ static __always_inline int wgbpfd_to_peer(struct wgbpfd_ctx *ctx, __u32 peer_id)
 {
 	ctx->target_peer = peer_id;
 	return WGBPFD_TO_PEER;
+}
+
+/* The inner packet's addresses, protocol and ports. */
+struct wgbpfd_flow {
+	__u8 saddr[16]; /* IPv4: the first 4 bytes, the rest zero */
+	__u8 daddr[16];
+	__be16 sport;   /* TCP, UDP, SCTP; 0 otherwise and in later fragments */
+	__be16 dport;
+	__u8 proto;     /* IPPROTO_*; IPv6: the first next header, no extension
+			 * headers are followed */
+	__u8 family;    /* 4 or 6 */
+	__u16 _pad;
+};
+
+#define WGBPFD_IPPROTO_TCP 6
+#define WGBPFD_IPPROTO_UDP 17
+#define WGBPFD_IPPROTO_SCTP 132
+
+/* Fills *f from the packet; 0, or -1 if it is no IP packet. */
+static __always_inline int wgbpfd_parse_flow(struct __sk_buff *skb, const struct wgbpfd_ctx *ctx,
+					     struct wgbpfd_flow *f)
+{
+	__u32 off = ctx->l3_off & 0xff;
+	__u8 h[40];
+	__be16 ports[2];
+
+	__builtin_memset(f, 0, sizeof(*f));
+	if (bpf_skb_load_bytes(skb, off, h, 20))
+		return -1;
+	if ((h[0] >> 4) == 4) {
+		f->family = 4;
+		f->proto = h[9];
+		__builtin_memcpy(f->saddr, &h[12], 4);
+		__builtin_memcpy(f->daddr, &h[16], 4);
+		if (((h[6] & 0x1f) << 8 | h[7]) != 0)
+			return 0; /* not the first fragment: no ports */
+		off += (h[0] & 15) * 4;
+	} else if ((h[0] >> 4) == 6) {
+		if (bpf_skb_load_bytes(skb, off, h, 40))
+			return -1;
+		f->family = 6;
+		f->proto = h[6];
+		__builtin_memcpy(f->saddr, &h[8], 16);
+		__builtin_memcpy(f->daddr, &h[24], 16);
+		off += 40;
+	} else {
+		return -1;
+	}
+	if ((f->proto == WGBPFD_IPPROTO_TCP || f->proto == WGBPFD_IPPROTO_UDP ||
+	     f->proto == WGBPFD_IPPROTO_SCTP) && !bpf_skb_load_bytes(skb, off, ports, 4)) {
+		f->sport = ports[0];
+		f->dport = ports[1];
+	}
+	return 0;
 }
