@@ -79,6 +79,7 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 {
 	struct bpf_fib_lookup fib = {};
 	struct bpf_redir_neigh nh = {};
+	__be16 proto;
 	long rc;
 
 	fib.ifindex = fib_ifindex;
@@ -94,6 +95,12 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == tun_ifindex)
+		goto drop;
+	/* bpf_redirect_neigh takes frames (it strips the Ethernet header it
+	 * expects, and drops a packet without one): wg0 has no link layer. */
+	proto = skb->protocol;
+	if (bpf_skb_change_head(skb, WG_ETH_HLEN, 0) ||
+	    bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
 		goto drop;
 	skb->mark = mark;
 	nh.nh_family = fib.family;
