@@ -278,3 +278,141 @@ func TestPolicyStartAndReload(t *testing.T) {
 		t.Errorf("the removal is not logged:\n%s", da.logText())
 	}
 }
+
+// cArray is a public key as a C initializer: {0x12,0x34,...}.
+func cArray(k config.Key) string {
+	s := make([]string, len(k))
+	for i, b := range k {
+		s[i] = fmt.Sprintf("0x%02x", b)
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
+
+// TestPolicySteering: A has two exits, B (AllowedIPs 0.0.0.0/0) and C (its
+// tunnel address only); both serve 198.51.100.1. The steering example sends
+// destination ports from 5000 up to C and the rest to B; when C stops and
+// its last handshake grows older than 12 s, its flows go to B.
+func TestPolicySteering(t *testing.T) {
+	prerequisites(t)
+	a, b, c := nstest.New(t, "wgt-a"), nstest.New(t, "wgt-b"), nstest.New(t, "wgt-c")
+	nstest.Veth(t, a, "ul0", b, "ul0")
+	nstest.Veth(t, a, "ul1", c, "ul0")
+	a.MustRun(t, "ip", "addr", "add", "192.0.2.1/24", "dev", "ul0")
+	b.MustRun(t, "ip", "addr", "add", "192.0.2.2/24", "dev", "ul0")
+	a.MustRun(t, "ip", "addr", "add", "192.0.3.1/24", "dev", "ul1")
+	c.MustRun(t, "ip", "addr", "add", "192.0.3.2/24", "dev", "ul0")
+	const server = "198.51.100.1"
+	for _, ns := range []*nstest.NS{b, c} {
+		ns.MustRun(t, "ip", "addr", "add", server+"/32", "dev", "lo")
+	}
+	var keys [3]config.PrivateKey
+	for i := range keys {
+		var err error
+		if keys[i], err = config.GeneratePrivateKey(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := example(t, "steering", "PEER_A="+cArray(keys[1].Public()), "PEER_B="+cArray(keys[2].Public()),
+		"SPLIT_PORT=5000", "FAILOVER_SEC=12")
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name+".conf")
+		writeFile(t, p, text)
+		return p
+	}
+	ifA, ifB, ifC := uniqueIf(t, "wa"), uniqueIf(t, "wb"), uniqueIf(t, "wc")
+	confA := write(ifA, fmt.Sprintf("[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = 10.77.0.1/24\nPolicy = %s\n\n"+
+		"[Peer]\nPublicKey = %s\nAllowedIPs = 0.0.0.0/0\nEndpoint = 192.0.2.2:51820\nPersistentKeepalive = 1\n\n"+
+		"[Peer]\nPublicKey = %s\nAllowedIPs = 10.77.0.3/32\nEndpoint = 192.0.3.2:51820\nPersistentKeepalive = 1\n",
+		secret(keys[0]), obj, keys[1].Public(), keys[2].Public()))
+	exit := func(i int, addr, ep string) string {
+		return fmt.Sprintf("[Interface]\nPrivateKey = %s\nListenPort = 51820\nAddress = %s/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.77.0.1/32\nEndpoint = %s\n",
+			secret(keys[i]), addr, keys[0].Public(), ep)
+	}
+	confB := write(ifB, exit(1, "10.77.0.2", "192.0.2.1:51820"))
+	confC := write(ifC, exit(2, "10.77.0.3", "192.0.3.1:51820"))
+	rekey := []string{"--test-rekey-after", "2s"}
+	startWgbpfd(t, a, confA, ifA, rekey...)
+	startWgbpfd(t, b, confB, ifB, rekey...)
+	dc := startWgbpfd(t, c, confC, ifC, rekey...)
+	waitReachable(t, a, "10.77.0.2")
+	waitReachable(t, a, "10.77.0.3")
+
+	// Listeners on both exits; which one a connection reaches says which
+	// way it went.
+	accepted := make(chan string, 16)
+	for _, x := range []struct {
+		ns   *nstest.NS
+		name string
+	}{{b, "B"}, {c, "C"}} {
+		for _, port := range []string{"80", "6000"} {
+			var l net.Listener
+			x.ns.MustDo(t, func() (err error) {
+				l, err = net.Listen("tcp", net.JoinHostPort(server, port))
+				return err
+			})
+			t.Cleanup(func() { l.Close() })
+			go func(name string) {
+				for {
+					conn, err := l.Accept()
+					if err != nil {
+						return
+					}
+					conn.Close()
+					accepted <- name
+				}
+			}(x.name)
+		}
+	}
+	via := func(port string) string {
+		var conn net.Conn
+		err := a.Do(func() (err error) {
+			conn, err = net.DialTimeout("tcp", net.JoinHostPort(server, port), 2*time.Second)
+			return err
+		})
+		if err != nil {
+			return "none"
+		}
+		conn.Close()
+		select {
+		case who := <-accepted:
+			return who
+		case <-time.After(2 * time.Second):
+			return "none"
+		}
+	}
+	if got := via("80"); got != "B" {
+		t.Errorf("port 80 went to %s, want B", got)
+	}
+	if got := via("6000"); got != "C" {
+		t.Errorf("port 6000 went to %s, want C", got)
+	}
+
+	// C goes away: within FAILOVER_SEC (12 s) and a rekey or two after
+	// its last handshake, port 6000 moves to B, whose handshakes stay
+	// fresh: data to B every 0.3 s rekeys it every few seconds (the
+	// --test-rekey-after 2s build).
+	pinger := a.Command("ping", "-q", "-i", "0.3", "10.77.0.2")
+	if err := pinger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pinger.Process.Kill(); _ = pinger.Wait() })
+	if err := dc.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping C: %v", err)
+	}
+	stopped := time.Now()
+	for {
+		got := via("6000")
+		if got == "B" {
+			t.Logf("port 6000 moved to B %v after C stopped", time.Since(stopped).Round(time.Second))
+			break
+		}
+		if time.Since(stopped) > 30*time.Second {
+			t.Fatalf("port 6000 still goes to %s 30 s after C stopped", got)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if got := via("80"); got != "B" {
+		t.Errorf("after the failover port 80 went to %s, want B", got)
+	}
+}
