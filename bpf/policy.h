@@ -86,11 +86,12 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	__builtin_memcpy(fib.smac, &mark, 4);
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		fib.family = WG_AF_INET;
-		if (bpf_skb_load_bytes(skb, 12, &fib.ipv4_src, 8)) /* saddr, daddr */
+		if (bpf_skb_load_bytes(skb, 12, &fib.ipv4_src, 4) ||
+		    bpf_skb_load_bytes(skb, 16, &fib.ipv4_dst, 4))
 			goto drop;
 	} else {
 		fib.family = WG_AF_INET6;
-		if (bpf_skb_load_bytes(skb, 8, fib.ipv6_src, 32))
+		if (bpf_skb_load_bytes(skb, 8, fib.ipv6_src, 32)) /* saddr, daddr */
 			goto drop;
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);

@@ -94,13 +94,17 @@ func TestPolicySplitTunnel(t *testing.T) {
 	obj := example(t, "split_tunnel", "OUTSIDE_PORT=8022")
 	tp := newTopology(t, false, false)
 	// The server 198.51.100.1 sits on B, reachable through the tunnel
-	// (B delivers it) and outside it (A's default route to B's underlay
+	// (B delivers it) and outside it (A's route to it through B's underlay
 	// address). Its replies to A's tunnel address go back through the
 	// tunnel, so B must accept A's tunnel address on the underlay.
 	const server = "198.51.100.1"
 	tp.b.MustRun(t, "ip", "addr", "add", server+"/32", "dev", "lo")
 	tp.b.MustRun(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.ul0.rp_filter=0")
-	tp.a.MustRun(t, "ip", "route", "add", "default", "via", tp.underB, "dev", "ul0")
+	// Outside the tunnel, only marked packets (the ones the policy lets
+	// out are routed with the FwMark) know the way to the server: a lookup
+	// for any other address fails.
+	tp.a.MustRun(t, "ip", "route", "add", "198.51.100.0/24", "via", tp.underB, "dev", "ul0", "table", "100")
+	tp.a.MustRun(t, "ip", "rule", "add", "fwmark", "0xca6c", "lookup", "100", "pref", "100")
 	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0", endpoint(tp.underB, 51820), "Policy = "+obj+"\n")
 	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
 	da := startWgbpfd(t, tp.a, confA, tp.ifA)
