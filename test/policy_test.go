@@ -88,25 +88,41 @@ func rxFrom(t *testing.T, ns *nstest.NS, ifname string, pub config.Key) int64 {
 // TestPolicySplitTunnel: A routes everything into a full tunnel to B; its
 // split_tunnel policy sends TCP to port 8022 out of the tunnel instead. A
 // transfer to that port arrives at the same server without B's tunnel
-// receiving it; one to another port goes through the tunnel.
+// receiving it; one to another port goes through the tunnel. IPv4 and IPv6
+// inside.
 func TestPolicySplitTunnel(t *testing.T) {
 	prerequisites(t)
 	obj := example(t, "split_tunnel", "OUTSIDE_PORT=8022")
-	tp := newTopology(t, false, false)
-	// The server 198.51.100.1 sits on B, reachable through the tunnel
-	// (B delivers it) and outside it (A's route to it through B's underlay
-	// address). Its replies to A's tunnel address go back through the
-	// tunnel, so B must accept A's tunnel address on the underlay.
-	const server = "198.51.100.1"
-	tp.b.MustRun(t, "ip", "addr", "add", server+"/32", "dev", "lo")
+	for _, inner6 := range []bool{false, true} {
+		name := "inner4"
+		if inner6 {
+			name = "inner6"
+		}
+		t.Run(name, func(t *testing.T) { splitTunnel(t, obj, inner6) })
+	}
+}
+
+func splitTunnel(t *testing.T, obj string, inner6 bool) {
+	tp := newTopology(t, false, inner6)
+	// The server sits on B, reachable through the tunnel (B delivers it)
+	// and outside it (A's route to it through B's underlay address). Its
+	// replies to A's tunnel address go back through the tunnel, so B must
+	// accept A's tunnel address on the underlay. Outside the tunnel, only
+	// marked packets (the ones the policy lets out are routed with the
+	// FwMark) know the way to the server: a lookup for any other address
+	// fails.
+	server, prefix, ip, via, bits := "198.51.100.1", "198.51.100.0/24", "-4", tp.underB, "/32"
 	tp.b.MustRun(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.ul0.rp_filter=0")
-	// Outside the tunnel, only marked packets (the ones the policy lets
-	// out are routed with the FwMark) know the way to the server: a lookup
-	// for any other address fails.
-	tp.a.MustRun(t, "ip", "route", "add", "198.51.100.0/24", "via", tp.underB, "dev", "ul0", "table", "100")
-	tp.a.MustRun(t, "ip", "rule", "add", "fwmark", "0xca6c", "lookup", "100", "pref", "100")
-	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0", endpoint(tp.underB, 51820), "Policy = "+obj+"\n")
-	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	if inner6 {
+		server, prefix, ip, via, bits = "2001:db8:51::1", "2001:db8:51::/64", "-6", "fd00:98::2", "/128"
+		tp.a.MustRun(t, "ip", "addr", "add", "fd00:98::1/64", "dev", "ul0", "nodad")
+		tp.b.MustRun(t, "ip", "addr", "add", "fd00:98::2/64", "dev", "ul0", "nodad")
+	}
+	tp.b.MustRun(t, "ip", "addr", "add", server, "dev", "lo")
+	tp.a.MustRun(t, "ip", ip, "route", "add", prefix, "via", via, "dev", "ul0", "table", "100")
+	tp.a.MustRun(t, "ip", ip, "rule", "add", "fwmark", "0xca6c", "lookup", "100", "pref", "100")
+	confA := tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), "0.0.0.0/0, ::/0", endpoint(tp.underB, 51820), "Policy = "+obj+"\n")
+	confB := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+bits, endpoint(tp.underA, 51820), "")
 	da := startWgbpfd(t, tp.a, confA, tp.ifA)
 	startWgbpfd(t, tp.b, confB, tp.ifB)
 	waitReachable(t, tp.a, server)
