@@ -112,6 +112,7 @@ enum wg_drop_reason {
 	WG_DROP_CRYPTO = 8,       /* the crypto backend failed (bpf_crypto error) */
 	WG_DROP_NO_ROUTE = 9,     /* no peer/endpoint for the packet */
 	WG_DROP_OUTER = 10,       /* outer header the stack would refuse */
+	WG_DROP_POLICY = 11,      /* the interface's policy hook said so */
 	WG_DROP_REASONS = 16,
 };
 

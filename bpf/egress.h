@@ -25,6 +25,7 @@
 #include "events.h"
 #include "csum.h"
 #include "suite.h"
+#include "policy.h"
 
 static __always_inline int wg_send_usable(struct wg_session *s, __u64 now)
 {
@@ -55,7 +56,7 @@ int wg_tun_egress(struct __sk_buff *skb)
 	struct wg_peer *p;
 	__u8 dst[16];
 	__u64 now;
-	int v6;
+	int v6, rc;
 
 	if (!cfg || !cfg->hop_ifindex)
 		return WG_TCX_NEXT;
@@ -72,7 +73,10 @@ int wg_tun_egress(struct __sk_buff *skb)
 	}
 
 	if (!wg_allowed_lookup(v6, dst, &peer_id))
-		goto no_route;
+		peer_id = 0;
+	rc = wg_policy_egress(skb, cfg, &peer_id);
+	if (rc != WG_POLICY_PASS)
+		return rc;
 	p = bpf_map_lookup_elem(&peers, &peer_id);
 	if (!p)
 		goto no_route;

@@ -25,6 +25,7 @@
 #include "replay.h"
 #include "suite.h"
 #include "outer.h"
+#include "policy.h"
 
 /* WireGuard's receive-side rekey: an initiator whose keypair is this close
  * to REJECT_AFTER_TIME (minus KEEPALIVE_TIMEOUT and REKEY_TIMEOUT) rekeys. */
@@ -313,7 +314,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
 	    owner != peer_id) {
 		reason = WG_DROP_SRC_NOT_ALLOWED;
-		goto drop;
+		if (!wg_policy_may_accept())
+			goto drop;
+		owner = 0; /* the policy hook decides */
 	}
 
 	/* Reshape into Ethernet + inner packet: change the family if needed,
@@ -327,6 +330,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* A NIC's "outer UDP checksum verified" must not vouch for the inner
 	 * packet: the stack checks the inner checksums itself. */
 	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	rc = wg_policy_ingress(skb, cfg, peer_id, owner != 0);
+	if (rc != WG_POLICY_PASS)
+		return rc;
 	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
 
 replay:

@@ -58,6 +58,7 @@ func init() {
 	add("PostDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostDown, v) })
 	add("SaveConfig", sectionInterface, true, (*parser).saveConfig)
 	add("Cipher", sectionInterface, true, (*parser).interfaceCipher)
+	add("Policy", sectionInterface, true, (*parser).policy)
 	add("PublicKey", sectionPeer, true, (*parser).publicKey)
 	add("PresharedKey", sectionPeer, true, (*parser).presharedKey)
 	add("AllowedIPs", sectionPeer, false, (*parser).allowedIPs)
@@ -418,6 +419,15 @@ func (p *parser) hook(dst *[]string, v string) *Error {
 	if v != "" {
 		*dst = append(*dst, v)
 	}
+	return nil
+}
+
+func (p *parser) policy(line int, v string) *Error {
+	if msg := checkPolicy(v); msg != "" {
+		return p.errorf(line, "Policy", "%s", msg)
+	}
+	p.cfg.Interface.Policy = v
+	p.cfg.Interface.PolicyLine = line
 	return nil
 }
 

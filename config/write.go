@@ -84,6 +84,9 @@ func (c *Config) Marshal() []byte {
 	if in.Cipher != "" && in.Cipher != DefaultCipher {
 		kv("Cipher", string(in.Cipher))
 	}
+	if in.Policy != "" {
+		kv("Policy", in.Policy)
+	}
 	for i := range c.Peers {
 		p := &c.Peers[i]
 		b.WriteString("\n[Peer]\n")

@@ -26,7 +26,7 @@ func validConfig() *Config {
 			MTU: 1380, Table: "1234",
 			PreUp: []string{"true"}, PostUp: []string{"echo up %i", "ip rule add x"},
 			PreDown: []string{"echo"}, PostDown: []string{"echo down"},
-			SaveConfig: true, Cipher: CipherAESCBC,
+			SaveConfig: true, Cipher: CipherAESCBC, Policy: "/etc/wireguard/wg0-policy.o",
 		},
 		Peers: []Peer{
 			{PublicKey: p1, PresharedKey: psk, AllowedIPs: pfx("10.0.0.2/32", "192.168.0.0/16"), Endpoint: "[2001:db8::7]:51820", PersistentKeepalive: 15, Cipher: CipherChaCha20Poly1305},
@@ -42,7 +42,7 @@ func TestMarshalBuiltConfig(t *testing.T) {
 	}
 	out := string(c.Marshal())
 	for _, want := range []string{
-		"[Interface]\nPrivateKey = " + ourPrivB64 + "\nListenPort = 51820\nFwMark = 0xca6c\nAddress = 10.0.0.1/24, fd00::1/64\nDNS = 10.0.0.53, example.org\nMTU = 1380\nTable = 1234\nPreUp = true\nPostUp = echo up %i\nPostUp = ip rule add x\nPreDown = echo\nPostDown = echo down\nSaveConfig = true\nCipher = aes-cbc\n",
+		"[Interface]\nPrivateKey = " + ourPrivB64 + "\nListenPort = 51820\nFwMark = 0xca6c\nAddress = 10.0.0.1/24, fd00::1/64\nDNS = 10.0.0.53, example.org\nMTU = 1380\nTable = 1234\nPreUp = true\nPostUp = echo up %i\nPostUp = ip rule add x\nPreDown = echo\nPostDown = echo down\nSaveConfig = true\nCipher = aes-cbc\nPolicy = /etc/wireguard/wg0-policy.o\n",
 		"\n[Peer]\nPublicKey = " + peer1PubB64 + "\nPresharedKey = " + pskB64 + "\nAllowedIPs = 10.0.0.2/32, 192.168.0.0/16\nEndpoint = [2001:db8::7]:51820\nPersistentKeepalive = 15\nCipher = chacha20poly1305\n",
 		"\n[Peer]\nPublicKey = " + peer2PubB64 + "\nEndpoint = peer2.example.net:1\n",
 	} {

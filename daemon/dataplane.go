@@ -13,8 +13,9 @@ import (
 
 // dataplaneKernel is the kernel interface on the real BPF data plane.
 type dataplaneKernel struct {
-	dp  *dataplane.Dataplane
-	log *slog.Logger
+	dp     *dataplane.Dataplane
+	log    *slog.Logger
+	policy *dataplane.Policy // in use; nil: none (policy.go)
 }
 
 var _ kernel = (*dataplaneKernel)(nil)

@@ -58,6 +58,7 @@ type device struct {
 	remark     func(mark uint32) error
 	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
 	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
+	policy     policyInfo    // the policy object in use (metrics)
 
 	loadDetect handshake.LoadDetector
 
@@ -192,6 +193,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 	}
 	d.peers[p.pub] = p
 	d.byID[p.id] = p
+	d.publishPeerLocked(p)
 	d.log.Debug("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
 	return nil
 }
@@ -235,6 +237,7 @@ func (d *device) removePeerLocked(pub config.Key) {
 	if err := d.k.DeletePeer(p.id); err != nil {
 		d.log.Warn("removing peer from the data plane", "peer", pub.String(), "err", err)
 	}
+	d.unpublishPeerLocked(p)
 	_ = d.hs.RemovePeer(pub)
 	delete(d.peers, pub)
 	delete(d.byID, p.id)

@@ -130,6 +130,7 @@ func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) 
 		level = slog.LevelInfo
 	}
 	p.lastHandshake = kp.Created
+	d.publishPeerLocked(p)
 	if initiator {
 		d.stats.countHandshake("completed_initiator")
 	} else {

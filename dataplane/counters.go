@@ -65,6 +65,7 @@ var DropReasons = []string{
 	8:  "crypto",
 	9:  "no_route",
 	10: "outer_header",
+	11: "policy",
 }
 
 // Drops returns the drop counters by name, summed over CPUs (every name in

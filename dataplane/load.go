@@ -20,6 +20,8 @@ type Dataplane struct {
 	evErr  error
 
 	pinDir string // set by Pin (pin.go)
+
+	policy *Policy // installed by InstallPolicy (policy.go)
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -33,11 +35,16 @@ func Load() (*Dataplane, error) {
 		}
 		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
+	// The ingress hook's own program, reached by a tail call (policy.h).
+	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
+		_ = d.objs.Close()
+		return nil, fmt.Errorf("loading BPF objects: policy delivery: %w", err)
+	}
 	return d, nil
 }
 
 // Close detaches the packet path and releases the programs and maps
 // (pinned ones stay pinned).
 func (d *Dataplane) Close() error {
-	return errors.Join(d.closeEvents(), d.detach(), d.Unpin(), d.objs.Close())
+	return errors.Join(d.closeEvents(), d.detach(), d.Unpin(), d.policy.Close(), d.objs.Close())
 }

@@ -58,6 +58,11 @@ func (d *Dataplane) Unpin() error {
 		return nil
 	}
 	var errs []error
+	if d.policy != nil {
+		for _, m := range d.policy.maps {
+			_ = m.Unpin()
+		}
+	}
 	for _, m := range d.pinnedMaps() {
 		if err := m.Unpin(); err != nil {
 			errs = append(errs, err)

@@ -82,6 +82,7 @@ var daemonPrograms = map[string]string{
 	"wg_remove":           "removes a keypair",
 	"wg_reserve":          "reserves send counters",
 	"wg_commit":           "commits a counter the daemon opened to the replay window",
+	"wg_policy_deliver":   "runs the ingress policy hook, then delivers",
 	"wg_probe":            "start-up probe of bpf_crypto",
 	"wg_wrap":             "wraps chacha20poly1305 keys at install",
 }

@@ -62,20 +62,26 @@ const (
 	wgbpfMapNeighPace          = "neigh_pace"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
+	wgbpfMapPolicyDeliverProg  = "policy_deliver_prog"
+	wgbpfMapPolicyProgs        = "policy_progs"
 	wgbpfMapRxPace             = "rx_pace"
 	wgbpfMapScratch            = "scratch"
 	wgbpfMapSessionKeys        = "session_keys"
 	wgbpfMapSessionTmpl        = "session_tmpl"
 	wgbpfMapSessions           = "sessions"
+	wgbpfMapWgbpfdCtxMap       = "wgbpfd_ctx_map"
+	wgbpfMapWgbpfdPeers        = "wgbpfd_peers"
 	wgbpfProgWgCommit          = "wg_commit"
 	wgbpfProgWgHopEncrypt      = "wg_hop_encrypt"
 	wgbpfProgWgInstall         = "wg_install"
+	wgbpfProgWgPolicyDeliver   = "wg_policy_deliver"
 	wgbpfProgWgProbe           = "wg_probe"
 	wgbpfProgWgRemove          = "wg_remove"
 	wgbpfProgWgReserve         = "wg_reserve"
 	wgbpfProgWgTunEgress       = "wg_tun_egress"
 	wgbpfProgWgUnderlayIngress = "wg_underlay_ingress"
 	wgbpfProgWgWrap            = "wg_wrap"
+	wgbpfVarWgPolicyHooks      = "wg_policy_hooks"
 )
 
 // loadWgbpf returns the embedded CollectionSpec for wgbpf.
@@ -123,6 +129,7 @@ type wgbpfProgramSpecs struct {
 	WgCommit          *ebpf.ProgramSpec `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.ProgramSpec `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.ProgramSpec `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.ProgramSpec `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
 	WgRemove          *ebpf.ProgramSpec `ebpf:"wg_remove"`
 	WgReserve         *ebpf.ProgramSpec `ebpf:"wg_reserve"`
@@ -135,30 +142,35 @@ type wgbpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfMapSpecs struct {
-	AllowedV4   *ebpf.MapSpec `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.MapSpec `ebpf:"allowed_v6"`
-	Cstate      *ebpf.MapSpec `ebpf:"cstate"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	HopWork     *ebpf.MapSpec `ebpf:"hop_work"`
-	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
-	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
-	LocalAddrs  *ebpf.MapSpec `ebpf:"local_addrs"`
-	NeighPace   *ebpf.MapSpec `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
-	Peers       *ebpf.MapSpec `ebpf:"peers"`
-	RxPace      *ebpf.MapSpec `ebpf:"rx_pace"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	SessionKeys *ebpf.MapSpec `ebpf:"session_keys"`
-	SessionTmpl *ebpf.MapSpec `ebpf:"session_tmpl"`
-	Sessions    *ebpf.MapSpec `ebpf:"sessions"`
+	AllowedV4         *ebpf.MapSpec `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.MapSpec `ebpf:"allowed_v6"`
+	Cstate            *ebpf.MapSpec `ebpf:"cstate"`
+	Drops             *ebpf.MapSpec `ebpf:"drops"`
+	Events            *ebpf.MapSpec `ebpf:"events"`
+	HopWork           *ebpf.MapSpec `ebpf:"hop_work"`
+	Ifconfig          *ebpf.MapSpec `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.MapSpec `ebpf:"install_buf"`
+	KeyWrap           *ebpf.MapSpec `ebpf:"key_wrap"`
+	LocalAddrs        *ebpf.MapSpec `ebpf:"local_addrs"`
+	NeighPace         *ebpf.MapSpec `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.MapSpec `ebpf:"peer_stats"`
+	Peers             *ebpf.MapSpec `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.MapSpec `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.MapSpec `ebpf:"policy_progs"`
+	RxPace            *ebpf.MapSpec `ebpf:"rx_pace"`
+	Scratch           *ebpf.MapSpec `ebpf:"scratch"`
+	SessionKeys       *ebpf.MapSpec `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.MapSpec `ebpf:"session_tmpl"`
+	Sessions          *ebpf.MapSpec `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.MapSpec `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.MapSpec `ebpf:"wgbpfd_peers"`
 }
 
 // wgbpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfVariableSpecs struct {
+	WgPolicyHooks *ebpf.VariableSpec `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfObjects contains all objects after they have been loaded into the kernel.
@@ -181,24 +193,28 @@ func (o *wgbpfObjects) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfMaps struct {
-	AllowedV4   *ebpf.Map `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.Map `ebpf:"allowed_v6"`
-	Cstate      *ebpf.Map `ebpf:"cstate"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	HopWork     *ebpf.Map `ebpf:"hop_work"`
-	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
-	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
-	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
-	NeighPace   *ebpf.Map `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
-	Peers       *ebpf.Map `ebpf:"peers"`
-	RxPace      *ebpf.Map `ebpf:"rx_pace"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	SessionKeys *ebpf.Map `ebpf:"session_keys"`
-	SessionTmpl *ebpf.Map `ebpf:"session_tmpl"`
-	Sessions    *ebpf.Map `ebpf:"sessions"`
+	AllowedV4         *ebpf.Map `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.Map `ebpf:"allowed_v6"`
+	Cstate            *ebpf.Map `ebpf:"cstate"`
+	Drops             *ebpf.Map `ebpf:"drops"`
+	Events            *ebpf.Map `ebpf:"events"`
+	HopWork           *ebpf.Map `ebpf:"hop_work"`
+	Ifconfig          *ebpf.Map `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.Map `ebpf:"install_buf"`
+	KeyWrap           *ebpf.Map `ebpf:"key_wrap"`
+	LocalAddrs        *ebpf.Map `ebpf:"local_addrs"`
+	NeighPace         *ebpf.Map `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.Map `ebpf:"peer_stats"`
+	Peers             *ebpf.Map `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.Map `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.Map `ebpf:"policy_progs"`
+	RxPace            *ebpf.Map `ebpf:"rx_pace"`
+	Scratch           *ebpf.Map `ebpf:"scratch"`
+	SessionKeys       *ebpf.Map `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.Map `ebpf:"session_tmpl"`
+	Sessions          *ebpf.Map `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.Map `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.Map `ebpf:"wgbpfd_peers"`
 }
 
 func (m *wgbpfMaps) Close() error {
@@ -216,11 +232,15 @@ func (m *wgbpfMaps) Close() error {
 		m.NeighPace,
 		m.PeerStats,
 		m.Peers,
+		m.PolicyDeliverProg,
+		m.PolicyProgs,
 		m.RxPace,
 		m.Scratch,
 		m.SessionKeys,
 		m.SessionTmpl,
 		m.Sessions,
+		m.WgbpfdCtxMap,
+		m.WgbpfdPeers,
 	)
 }
 
@@ -228,6 +248,7 @@ func (m *wgbpfMaps) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfVariables struct {
+	WgPolicyHooks *ebpf.Variable `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfPrograms contains all programs after they have been loaded into the kernel.
@@ -237,6 +258,7 @@ type wgbpfPrograms struct {
 	WgCommit          *ebpf.Program `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.Program `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.Program `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.Program `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
 	WgRemove          *ebpf.Program `ebpf:"wg_remove"`
 	WgReserve         *ebpf.Program `ebpf:"wg_reserve"`
@@ -250,6 +272,7 @@ func (p *wgbpfPrograms) Close() error {
 		p.WgCommit,
 		p.WgHopEncrypt,
 		p.WgInstall,
+		p.WgPolicyDeliver,
 		p.WgProbe,
 		p.WgRemove,
 		p.WgReserve,
