@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean
+.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples
 
 all: build
 
@@ -39,14 +39,18 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Rebuild the BPF objects (clang-19) and their Go bindings.
+# Rebuild the BPF objects (clang-19) and their Go bindings: the daemon's
+# (bpf/wgbpfd.c) and the tests' (bpf/wgbpfd_test.c).
 generate:
 	$(GO) generate ./dataplane/...
 
-# Proves the committed objects come from the committed sources.
+# Proves the committed objects (the daemon's and the tests') come from the
+# committed sources; an output that is not committed at all counts too.
 check-generate: generate
 	@git diff --exit-code --stat -- dataplane/ || \
 	  (echo "committed BPF objects differ from a fresh 'make generate'"; exit 1)
+	@out="$$(git status --porcelain --untracked-files=all -- dataplane/)"; \
+	if [ -n "$$out" ]; then echo "$$out"; echo "'make generate' wrote files that are not committed"; exit 1; fi
 
 # bench: plain veth, wgbpfd (both suites) and wireguard-go side by side in one
 # run; a markdown table and a PNG chart in results/.
@@ -57,6 +61,24 @@ bench: deps
 # against plain veth: iperf3 TCP 1 and 4 streams, ping RTT.
 bench-tunnel: deps
 	$(GO) test ./dataplane -run '^$$' -bench Tunnel -benchtime 1x -v
+
+# examples: the policy examples (examples/*.c, docs/policy.md) as BPF objects
+# in bin/examples, and flowtop. steering.c needs its two exits' public keys
+# as C byte lists: make examples PEER_A='{0x12,...}' PEER_B='{...}' (zero
+# keys by default: it builds, but steers nothing).
+BPF_CC      ?= clang-19
+BPF_CFLAGS  := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude \
+               -I/usr/include/$(shell uname -m)-linux-gnu
+PEER_A      ?= {0}
+PEER_B      ?= {0}
+EXAMPLES    := $(patsubst examples/%.c,bin/examples/%.o,$(wildcard examples/*.c))
+
+examples: $(EXAMPLES)
+	$(GO) build -o bin/flowtop ./examples/flowtop
+
+bin/examples/%.o: examples/%.c include/wgbpfd/policy.h
+	@mkdir -p $(@D)
+	$(BPF_CC) $(BPF_CFLAGS) -DPEER_A='$(PEER_A)' -DPEER_B='$(PEER_B)' -c $< -o $@
 
 bench-crypto:
 	$(GO) test ./dataplane -run '^$$' -bench Crypto -benchtime 20000x

@@ -56,7 +56,15 @@
 
 /* wg_session is the non-secret half of a keypair: readable from userspace
  * (counters, timestamps). The secret half lives in session_keys, a map the
- * syscall side can never read (see keys.h). */
+ * syscall side can never read (see keys.h).
+ *
+ * Both halves carry the generation of the install that wrote them. A local
+ * index can be removed and installed again while a packet is between its
+ * two lookups (hash map elements are reused at once), so the packet path
+ * reads the generation here, and the crypto checks after the keys were read
+ * that wg_keys still holds the same one: a counter of one keypair never
+ * goes out under another's key, nor a window of one keypair takes another's
+ * message. */
 struct wg_session {
 	struct bpf_spin_lock lock; /* guards the replay window and flags */
 	__u32 suite;               /* WG_SUITE_* */
@@ -67,6 +75,7 @@ struct wg_session {
 	__u32 _pad;
 	__u64 created_ns;          /* bpf_ktime_get_boot_ns() at install */
 	__u64 send_counter;        /* next counter to send; atomic add */
+	__u64 generation;          /* install generation, also in wg_keys */
 	__u64 replay_last;         /* highest counter accepted + 1 (0: none) */
 	__u64 replay_bitmap[WG_REPLAY_WORDS];
 };
@@ -102,6 +111,8 @@ enum wg_drop_reason {
 	WG_DROP_EXPIRED = 7,      /* counter or age past the REJECT_AFTER limits */
 	WG_DROP_CRYPTO = 8,       /* the crypto backend failed (bpf_crypto error) */
 	WG_DROP_NO_ROUTE = 9,     /* no peer/endpoint for the packet */
+	WG_DROP_OUTER = 10,       /* outer header the stack would refuse */
+	WG_DROP_POLICY = 11,      /* the interface's policy hook said so */
 	WG_DROP_REASONS = 16,
 };
 

@@ -25,6 +25,7 @@
 #include "events.h"
 #include "csum.h"
 #include "suite.h"
+#include "policy.h"
 
 static __always_inline int wg_send_usable(struct wg_session *s, __u64 now)
 {
@@ -55,10 +56,10 @@ int wg_tun_egress(struct __sk_buff *skb)
 	struct wg_peer *p;
 	__u8 dst[16];
 	__u64 now;
-	int v6;
+	int v6, rc;
 
 	if (!cfg || !cfg->hop_ifindex)
-		return WG_TC_ACT_OK;
+		return WG_TCX_NEXT;
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		v6 = 0;
 		if (bpf_skb_load_bytes(skb, 16, dst, 4))
@@ -68,11 +69,14 @@ int wg_tun_egress(struct __sk_buff *skb)
 		if (bpf_skb_load_bytes(skb, 24, dst, 16))
 			goto malformed;
 	} else {
-		return WG_TC_ACT_OK; /* not IP: the daemon decides */
+		return WG_TCX_NEXT; /* not IP: the daemon decides */
 	}
 
 	if (!wg_allowed_lookup(v6, dst, &peer_id))
-		goto no_route;
+		peer_id = 0;
+	rc = wg_policy_egress(skb, cfg, &peer_id);
+	if (rc != WG_POLICY_PASS)
+		return rc;
 	p = bpf_map_lookup_elem(&peers, &peer_id);
 	if (!p)
 		goto no_route;
@@ -84,7 +88,7 @@ int wg_tun_egress(struct __sk_buff *skb)
 	if (!s || !wg_send_usable(s, now) || !p->endpoint.family) {
 		if (wg_event_allowed(p, &p->handshake_event_ns, now))
 			wg_emit(WG_EVENT_HANDSHAKE_NEEDED, peer_id, idx, NULL, now);
-		return WG_TC_ACT_OK;
+		return WG_TCX_NEXT; /* into the TUN queue: the daemon's slow path */
 	}
 	if ((s->flags & WG_SESSION_INITIATOR) &&
 	    (now - s->created_ns >= WG_REKEY_AFTER_TIME_NS ||
@@ -219,7 +223,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	__u8 *l4;
 	struct wg_eth eth;
 	struct wg_peer *p;
-	__u64 counter, now;
+	__u64 counter, now, generation;
 	__s64 sum;
 	long rc;
 
@@ -241,12 +245,27 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (len > cfg->mtu || len > WG_MAX_PADDED)
 		goto too_big;
 
+	/* The peer, the counter, the header fields and, in wg_seal, the key
+	 * must come from one install (struct wg_session): read its generation
+	 * on both sides of what is taken from the session, and wg_seal checks
+	 * it against the keys. */
 	s = bpf_map_lookup_elem(&sessions, &idx);
-	if (!s || s->peer_id != peer_id) {
+	if (!s) {
 		reason = WG_DROP_NO_SESSION;
 		goto drop;
 	}
+	generation = s->generation;
+	if (s->peer_id != peer_id) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
+	dh.type = s->suite == WG_SUITE_AESCBC ? WG_MSG_DATA_AESCBC : WG_MSG_DATA;
+	dh.receiver = s->remote_index; /* little endian on the wire, as in memory */
 	counter = __sync_fetch_and_add(&s->send_counter, 1);
+	if (*(volatile __u64 *)&s->generation != generation) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
 	if (counter >= WG_REJECT_AFTER_MESSAGES) {
 		reason = WG_DROP_EXPIRED;
 		goto drop;
@@ -261,7 +280,8 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (w->ep.family != WG_AF_INET && w->ep.family != WG_AF_INET6)
 		goto no_route;
 
-	padded = wg_padded_len(s->suite, len, cfg->mtu);
+	padded = wg_padded_len(dh.type == WG_MSG_DATA_AESCBC ? WG_SUITE_AESCBC :
+			       WG_SUITE_CHACHA20POLY1305, len, cfg->mtu);
 	if (padded > WG_MAX_PADDED)
 		goto too_big;
 	hlen = w->ep.family == WG_AF_INET ? WG_OUTER4_LEN : WG_OUTER6_LEN;
@@ -282,7 +302,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, WG_ETH_HLEN, sc->buf, len))
 		goto malformed;
 	__builtin_memset(&sc->buf[len], 0, 16);
-	if (wg_seal(idx, counter, padded)) {
+	if (wg_seal(idx, counter, padded, generation)) {
 		reason = WG_DROP_CRYPTO;
 		goto drop;
 	}
@@ -316,8 +336,6 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	udp->source = bpf_htons(cfg->listen_port);
 	udp->dest = w->ep.port;
 	udp->len = bpf_htons(WG_UDP_HLEN + WG_DATA_HEADER_LEN + padded + WG_TAG_LEN);
-	dh.type = s->suite == WG_SUITE_AESCBC ? WG_MSG_DATA_AESCBC : WG_MSG_DATA;
-	dh.receiver = s->remote_index; /* little endian on the wire, as in memory */
 	dh.counter = counter;
 	__builtin_memcpy(l4 + WG_UDP_HLEN, &dh, sizeof(dh));
 

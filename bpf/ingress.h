@@ -3,11 +3,12 @@
  * underlay interface).
  *
  * Traffic that is not UDP to ListenPort, that arrives in a frame for
- * another host's MAC, or that the stack would forward (a router's transit
- * traffic), continues to the next tcx program (TCX_NEXT).
- * Handshake messages, IP fragments and data messages for a receiver index
- * the kernel does not hold go up the stack to the daemon's socket
- * (TC_ACT_OK). A data message for a known keypair is checked (suite,
+ * another host's MAC, or whose outer destination is not one of this host's
+ * addresses (a router's transit traffic; outer.h), continues to the next
+ * tcx program (TCX_NEXT). So do handshake messages, IP fragments, GRO
+ * aggregates and data messages for a receiver index the kernel does not
+ * hold, on their way up the stack to the daemon's socket. Outer headers
+ * the stack would refuse before any socket are dropped (outer.h). A data message for a known keypair is checked (suite,
  * age, counter, replay window), authenticated and decrypted in the per-CPU
  * scratch buffer, its inner source checked against the peer's AllowedIPs,
  * and the skb is reshaped into the inner packet and redirected into wg0's
@@ -23,6 +24,8 @@
 #include "events.h"
 #include "replay.h"
 #include "suite.h"
+#include "outer.h"
+#include "policy.h"
 
 /* WireGuard's receive-side rekey: an initiator whose keypair is this close
  * to REJECT_AFTER_TIME (minus KEEPALIVE_TIMEOUT and REKEY_TIMEOUT) rekeys. */
@@ -100,44 +103,10 @@ static __noinline int wg_small_flood(void)
 	return p->run >= WG_FLOOD_RUN;
 }
 
-/* Whether the stack would keep a packet to this outer destination rather
- * than forward it: a router sees frames for its own MAC that carry other
- * hosts' WireGuard traffic, and one whose receiver index happens to be one
- * of ours (a 32-bit collision) must still be forwarded, not taken and
- * dropped as a forgery. The route lookup answers as ip_route_input would,
- * from the receiving device, with the packet's addresses and mark: a local
- * (or broadcast) destination is NOT_FWDED. Where forwarding is off on the
- * device, the stack forwards nothing, so everything is ours, and the helper
- * says so before any lookup (FWD_DISABLED): hosts that do not route pay
- * almost nothing. Reads the addresses from the skb itself: the caller has
- * no stack to spare. */
-static __noinline int wg_outer_dst_ours(struct __sk_buff *skb, __u32 family)
-{
-	struct bpf_fib_lookup fib = {};
-	__u32 mark = skb->mark;
-	long rc;
-
-	fib.ifindex = skb->ifindex;
-	fib.l4_protocol = WG_IPPROTO_UDP;
-	__builtin_memcpy(fib.smac, &mark, 4);
-	if (family == WG_AF_INET) {
-		fib.family = WG_AF_INET;
-		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN + 12, &fib.ipv4_src, 4) ||
-		    bpf_skb_load_bytes(skb, WG_ETH_HLEN + 16, &fib.ipv4_dst, 4))
-			return 1;
-	} else {
-		fib.family = WG_AF_INET6;
-		if (bpf_skb_load_bytes(skb, WG_ETH_HLEN + 8, fib.ipv6_src, 32)) /* saddr, daddr */
-			return 1;
-	}
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);
-	return rc < 0 || rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
-}
-
 SEC("tc")
 int wg_underlay_ingress(struct __sk_buff *skb)
 {
-	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n;
+	__u32 zero = 0, off, pktlen, ulen, plen, ct_len, inner_len, idx, owner, reason, n, peer_id;
 	struct wg_endpoint src __attribute__((aligned(8))) = {};
 	struct wg_ifconfig *cfg = wg_ifconfig();
 	int confirmed = 0, roamed = 0, v6in;
@@ -145,11 +114,11 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	struct wg_data_hdr dh;
 	struct wg_session *s;
 	struct wg_scratch *sc;
+	__u64 now, generation;
 	__be16 inner_proto;
 	struct wg_udp udp;
 	struct wg_eth eth;
 	struct wg_peer *p;
-	__u64 now;
 	long rc;
 
 	if (!cfg || !cfg->listen_port)
@@ -190,16 +159,29 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	 * port) is not ours: the stack drops it in ip_rcv, as it would for a
 	 * socket. On <tun>-hop0 every hand-off looks like that (it keeps the
 	 * underlay's destination MAC). */
-	if (skb->pkt_type == WG_PACKET_OTHERHOST && skb->ifindex != cfg->hop_ifindex)
-		return WG_TCX_NEXT;
+	if (skb->ifindex != cfg->hop_ifindex) {
+		if (skb->pkt_type == WG_PACKET_OTHERHOST)
+			return WG_TCX_NEXT;
+		switch (wg_outer_check(skb, src.family)) {
+		case WG_OUTER_OURS:
+			break;
+		case WG_OUTER_STACK:
+			return WG_TCX_NEXT; /* forwarded or dropped by the stack */
+		default:
+			reason = WG_DROP_OUTER;
+			goto drop;
+		}
+	}
 
-	/* Ours from here on. Only data messages are handled in the kernel. */
+	/* Ours from here on. Only data messages are handled in the kernel;
+	 * everything else goes up to the daemon's socket, past any later tcx
+	 * program (a host firewall) that wants to see it. */
 	if (skb->gso_size)
-		return WG_TC_ACT_OK; /* GRO aggregate: let the stack split it */
+		return WG_TCX_NEXT; /* GRO aggregate: let the stack split it */
 	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN, &dh, sizeof(dh)) ||
 	    (dh.type != WG_MSG_DATA && dh.type != WG_MSG_DATA_AESCBC) ||
 	    dh.reserved[0] || dh.reserved[1] || dh.reserved[2])
-		return WG_TC_ACT_OK;
+		return WG_TCX_NEXT;
 	ulen = bpf_ntohs(udp.len);
 	if (ulen < WG_UDP_HLEN + WG_DATA_HEADER_LEN + WG_TAG_LEN ||
 	    (__u64)off + ulen > pktlen)
@@ -208,9 +190,12 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	idx = dh.receiver;
 	s = bpf_map_lookup_elem(&sessions, &idx);
 	if (!s)
-		return WG_TC_ACT_OK; /* perhaps a keypair only the daemon holds */
-	if (skb->ifindex != cfg->hop_ifindex && !wg_outer_dst_ours(skb, src.family))
-		return WG_TCX_NEXT; /* passing through: the stack forwards it */
+		return WG_TCX_NEXT; /* perhaps a keypair only the daemon holds */
+	/* What is read of s before wg_replay_commit, which checks the install
+	 * generation again under the lock, belongs to that install (struct
+	 * wg_session); the peer is read here for the same reason. */
+	generation = s->generation;
+	peer_id = s->peer_id;
 	if (skb->ifindex != cfg->hop_ifindex && cfg->rx_cpus >= 2 &&
 	    cfg->rx_cpus <= WG_RX_MAX_CPUS && (plen >= WG_HANDOFF_MIN || wg_small_flood()))
 		return wg_rx_handoff(skb, cfg, idx);
@@ -248,15 +233,21 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		goto malformed;
 	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
 		goto malformed;
-	rc = wg_open(idx, dh.counter, ct_len);
+	rc = wg_open(idx, dh.counter, ct_len, generation);
 	if (rc) {
 		reason = rc == WG_ERR_TAG ? WG_DROP_BAD_TAG : WG_DROP_CRYPTO;
 		goto drop;
 	}
-	/* Authentic from here on. */
-	if (!wg_replay_commit(s, dh.counter))
+	/* Authentic from here on. The window is the one the daemon commits
+	 * to as well (keys.h, wg_commit), whichever path sees a message first. */
+	rc = wg_replay_commit(s, dh.counter, generation);
+	if (rc == WG_REPLAY_STALE) {
+		reason = WG_DROP_NO_SESSION;
+		goto drop;
+	}
+	if (rc != WG_REPLAY_NEW)
 		goto replay;
-	p = bpf_map_lookup_elem(&peers, &s->peer_id);
+	p = bpf_map_lookup_elem(&peers, &peer_id);
 	if (!p) {
 		reason = WG_DROP_NO_SESSION;
 		goto drop;
@@ -279,15 +270,15 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		bpf_spin_unlock(&p->lock);
 	}
 	if (confirmed)
-		wg_emit(WG_EVENT_KEYPAIR_CONFIRMED, s->peer_id, idx, NULL, now);
+		wg_emit(WG_EVENT_KEYPAIR_CONFIRMED, peer_id, idx, NULL, now);
 	if (roamed)
-		wg_emit(WG_EVENT_ENDPOINT_CHANGED, s->peer_id, idx, &src, now);
+		wg_emit(WG_EVENT_ENDPOINT_CHANGED, peer_id, idx, &src, now);
 	if ((s->flags & WG_SESSION_INITIATOR) && p->current == idx &&
 	    now - s->created_ns >= WG_REKEY_ON_RECV_NS &&
 	    wg_event_allowed(p, &p->rekey_event_ns, now))
-		wg_emit(WG_EVENT_REKEY_NEEDED, s->peer_id, idx, NULL, now);
+		wg_emit(WG_EVENT_REKEY_NEEDED, peer_id, idx, NULL, now);
 
-	st = wg_stats(s->peer_id);
+	st = wg_stats(peer_id);
 	if (st) {
 		st->rx_bytes += plen;
 		st->rx_packets++;
@@ -321,9 +312,11 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	if (inner_len > ct_len || inner_len > WG_MAX_PADDED)
 		goto malformed;
 	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
-	    owner != s->peer_id) {
+	    owner != peer_id) {
 		reason = WG_DROP_SRC_NOT_ALLOWED;
-		goto drop;
+		if (!wg_policy_may_accept())
+			goto drop;
+		owner = 0; /* the policy hook decides */
 	}
 
 	/* Reshape into Ethernet + inner packet: change the family if needed,
@@ -337,6 +330,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* A NIC's "outer UDP checksum verified" must not vouch for the inner
 	 * packet: the stack checks the inner checksums itself. */
 	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	rc = wg_policy_ingress(skb, cfg, peer_id, owner != 0);
+	if (rc != WG_POLICY_PASS)
+		return rc;
 	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
 
 replay:

@@ -82,6 +82,7 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 struct wg_keys {
 	__u32 suite;
 	__u32 _pad;
+	__u64 generation; /* the install's; see struct wg_session */
 	__u8 wrapped[2 * WG_KEY_LEN];
 	struct bpf_crypto_ctx __kptr *send_cbc;
 	struct bpf_crypto_ctx __kptr *send_ecb;

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "keymap.h"
+#include "replay.h"
 
 /* Which step of an install failed (wg_install_args.stage). */
 enum wg_install_stage {
@@ -56,6 +57,13 @@ struct wg_index_args {
 	__u64 first;  /* out: first reserved counter */
 };
 
+/* Context of wg_commit. */
+struct wg_commit_args {
+	__u32 local_index;
+	__s32 err;    /* out: 0 new, -EALREADY replay, -ENOENT no such keypair */
+	__u64 counter;
+};
+
 /* Context of wg_probe: try to create (and release) one context. */
 struct wg_probe_args {
 	char type[16];
@@ -70,6 +78,7 @@ struct wg_probe_args {
 struct wg_install_buf {
 	struct bpf_crypto_params params;
 	__u8 keys[WG_KEY_LEN]; /* the candidate K_wrap on its way to a context */
+	__u64 generation;      /* the last install's (struct wg_session) */
 };
 
 struct {
@@ -163,7 +172,7 @@ int wg_install(struct wg_install_args *a)
 	struct wg_install_buf *b;
 	struct wg_session *s;
 	__u32 zero = 0, idx = a->local_index;
-
+	__u64 generation;
 	int err = 0;
 
 	a->err = 0;
@@ -178,6 +187,14 @@ int wg_install(struct wg_install_args *a)
 	}
 
 	kv.suite = a->suite;
+	/* Unique per install; starts from the boot clock so that a restarted
+	 * install buffer never repeats a generation still in the maps. */
+	if (!b->generation)
+		b->generation = bpf_ktime_get_boot_ns();
+	generation = __sync_add_and_fetch(&b->generation, 1);
+	/* A chacha20poly1305 entry holds no keys until wg_wrap has run, which
+	 * then sets its generation: until then no packet can use it. */
+	kv.generation = a->suite == WG_SUITE_AESCBC ? generation : 0;
 	if (a->suite == WG_SUITE_CHACHA20POLY1305) {
 		/* Via the map: the verifier refuses a ctx pointer plus offset
 		 * as an argument. */
@@ -242,6 +259,7 @@ int wg_install(struct wg_install_args *a)
 	/* Nothing ever writes the template's replay bitmap, so it stays zero;
 	 * every other field is set here. */
 	s->_pad = 0;
+	s->generation = generation;
 	s->send_counter = 0;
 	s->replay_last = 0;
 	s->suite = a->suite;
@@ -315,6 +333,30 @@ int wg_reserve(struct wg_index_args *a)
 	return 0;
 }
 
+/* Commits a counter the daemon authenticated (a message that reached its
+ * socket rather than the ingress program) to the keypair's one replay
+ * window, under the same lock and rules as the ingress program. A refused
+ * counter is counted as a replay drop, as it would be there. */
+SEC("syscall")
+int wg_commit(struct wg_commit_args *a)
+{
+	__u32 idx = a->local_index;
+	struct wg_session *s = bpf_map_lookup_elem(&sessions, &idx);
+
+	if (!s) {
+		a->err = -2; /* ENOENT */
+		return 0;
+	}
+	if (a->counter >= WG_REJECT_AFTER_MESSAGES ||
+	    wg_replay_commit(s, a->counter, s->generation) != WG_REPLAY_NEW) {
+		wg_count_drop(WG_DROP_REPLAY);
+		a->err = -114; /* EALREADY */
+		return 0;
+	}
+	a->err = 0;
+	return 0;
+}
+
 /* Start-up probe: can this kernel create a context of this type/algorithm? */
 SEC("syscall")
 int wg_probe(struct wg_probe_args *a)
@@ -354,14 +396,15 @@ int wg_probe(struct wg_probe_args *a)
  *	Ethernet (14, ethertype WG_WRAP_ETHERTYPE) || le32 local index ||
  *	4 zero bytes || send key || receive key
  * and it stores both keys, AES-256-ECB-decrypted under K_wrap, into the keypair's
- * session_keys entry. It is never attached to an interface. */
+ * session_keys entry, then gives the entry its session's generation. It is
+ * never attached to an interface. */
 #define WG_WRAP_ETHERTYPE 0x88b6
 #define WG_WRAP_OFF 14
 
-SEC("tc")
-int wg_wrap(struct __sk_buff *skb)
+static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 {
 	struct bpf_dynptr src, dst;
+	struct wg_session *sess;
 	struct bpf_crypto_ctx *c;
 	struct wg_scratch *s;
 	struct wg_wrap *w;
@@ -392,8 +435,31 @@ int wg_wrap(struct __sk_buff *skb)
 		 * fixed-time AES encrypts a block ~2.7x faster than it
 		 * decrypts one (bench-crypto, bare cbc(aes)). */
 		ret = bpf_crypto_decrypt(c, &src, &dst, NULL);
+	/* The keys are in place: the packet path may use them now, as the
+	 * session's install (wg_install left the generation 0). */
+	sess = bpf_map_lookup_elem(&sessions, &idx);
+	if (!ret && sess)
+		k->generation = sess->generation;
 	/* The scratch map is readable: leave no key in it. */
 	p = (__u64 *)s->buf;
 	p[0] = p[1] = p[2] = p[3] = p[4] = p[5] = p[6] = p[7] = 0;
+	return ret;
+}
+
+/* The packet is copied back to the caller as data_out, and freed unwiped:
+ * zero whatever of the keys it holds, on every path. */
+SEC("tc")
+int wg_wrap(struct __sk_buff *skb)
+{
+	__u8 zeros[2 * WG_KEY_LEN] = {};
+	int ret = wg_wrap_keys(skb);
+	__u32 n = skb->len;
+
+	if (n > WG_WRAP_OFF + 8) {
+		n -= WG_WRAP_OFF + 8;
+		if (n > sizeof(zeros))
+			n = sizeof(zeros);
+		bpf_skb_store_bytes(skb, WG_WRAP_OFF + 8, zeros, n, 0);
+	}
 	return ret;
 }

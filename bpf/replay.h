@@ -12,7 +12,10 @@
  *
  * wg_replay_check runs before decryption without the lock (a stale read
  * only costs one wasted decryption); wg_replay_commit runs after the tag
- * verified, under the session's spin lock, and is the authority. */
+ * verified, under the session's spin lock, and is the authority for every
+ * receive path: the ingress program calls it, and the daemon, for messages
+ * that reach its socket (fragments, aggregates, IPv6 extension headers),
+ * through the wg_commit syscall program. */
 #pragma once
 
 #include "common.h"
@@ -31,15 +34,25 @@ static __always_inline int wg_replay_check(struct wg_session *s, __u64 counter)
 	return !((s->replay_bitmap[(n >> 6) & WG_REPLAY_WORD_MASK] >> (n & 63)) & 1);
 }
 
-/* Marks counter as received: 1 on success, 0 if it is a replay. Also marks
- * the keypair confirmed (a packet authenticated on it). */
-static __always_inline int wg_replay_commit(struct wg_session *s, __u64 counter)
+#define WG_REPLAY_NEW 1    /* counter accepted and marked */
+#define WG_REPLAY_SEEN 0   /* a replay, or older than the window */
+#define WG_REPLAY_STALE -1 /* s now belongs to another install */
+
+/* Marks counter as received in the window of install `generation` (see
+ * struct wg_session): WG_REPLAY_NEW, _SEEN or _STALE. Also marks the
+ * keypair confirmed (a packet authenticated on it). */
+static __always_inline int wg_replay_commit(struct wg_session *s, __u64 counter,
+					    __u64 generation)
 {
 	__u64 n = counter + 1, bit = 1ULL << (n & 63);
 	__u32 w = (n >> 6) & WG_REPLAY_WORD_MASK;
-	int ok = 0;
+	int ok = WG_REPLAY_SEEN;
 
 	bpf_spin_lock(&s->lock);
+	if (s->generation != generation) {
+		ok = WG_REPLAY_STALE;
+		goto out;
+	}
 	if (n > s->replay_last) {
 		__u64 cur = s->replay_last >> 6;
 		__u64 words = (n >> 6) - cur;
@@ -59,7 +72,7 @@ static __always_inline int wg_replay_commit(struct wg_session *s, __u64 counter)
 	if (!(s->replay_bitmap[w] & bit)) {
 		s->replay_bitmap[w] |= bit;
 		s->flags |= WG_SESSION_CONFIRMED;
-		ok = 1;
+		ok = WG_REPLAY_NEW;
 	}
 out:
 	bpf_spin_unlock(&s->lock);

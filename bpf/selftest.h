@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* selftest.h: a SEC("tc") program that exists only for BPF_PROG_TEST_RUN
  * tests and benchmarks (dataplane/crypto_test.go, bench_crypto_test.go). It is
- * never attached. It runs wg_seal/wg_open, a mimic of the receive path that
- * counts drops by reason, and the raw primitives on caller-given keys so that
- * RFC 8439 vectors can be checked.
+ * built only into wgbpfd_test.c, never into the daemon's object. It runs
+ * wg_seal/wg_open, a mimic of the receive path that counts drops by reason,
+ * and the raw primitives on caller-given keys so that RFC 8439 vectors can be
+ * checked.
  *
  * Packet layout: 14 bytes Ethernet (TC test runs need them) with ethertype
  * WG_ST_ETHERTYPE, then struct wg_selftest_hdr, then the payload. With any
@@ -163,7 +164,7 @@ static __always_inline int wg_st_rx(struct __sk_buff *skb, struct wg_scratch *s)
 		wg_count_drop(WG_DROP_MALFORMED);
 		return WG_ERR_LEN;
 	}
-	ret = wg_open(idx, ctr, clen);
+	ret = wg_open(idx, ctr, clen, sess->generation);
 	switch (ret) {
 	case 0:
 		break;
@@ -226,11 +227,11 @@ int wg_selftest(struct __sk_buff *skb)
 	}
 	switch (op) {
 	case WG_ST_SEAL:
-		ret = wg_seal(h.local_index, h.counter, n);
+		ret = wg_seal(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
 		n += WG_TAG_LEN;
 		break;
 	case WG_ST_OPEN:
-		ret = wg_open(h.local_index, h.counter, n);
+		ret = wg_open(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
 		break;
 	default:
 		ret = wg_selftest_raw(&h, n);

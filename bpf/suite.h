@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* suite.h: the crypto entry points of the packet path.
  *
- *  wg_seal(local_index, counter, len)
+ *  wg_seal(local_index, counter, len, generation)
  *	Encrypts scratch.buf[0,len) in place with the SEND key of the keypair
  *	with this local index, for this counter, and writes the 16-byte tag at
  *	buf[len, len+16). len = padded plaintext length, 0..WG_MAX_PADDED (a
  *	multiple of 16 for aes-cbc). Returns 0 or a negative WG_ERR_*.
- *  wg_open(local_index, counter, len)
+ *  wg_open(local_index, counter, len, generation)
  *	Verifies (constant time) the tag at buf[len,len+16) over buf[0,len) with
  *	the RECEIVE key, then decrypts in place. Returns 0; WG_ERR_TAG on a bad
  *	tag with buf untouched; other negative WG_ERR_* (WG_ERR_NOKEY,
  *	WG_ERR_LEN, WG_ERR_CRYPTO).
+ *  Both fail with WG_ERR_NOKEY, whatever they computed, unless the keys
+ *  they used belong to the install `generation` (the caller read it from the
+ *  session whose counter it uses; see struct wg_session).
  *  wg_session_suite(local_index)
  *	WG_SUITE_* of the keypair's secret half, or WG_ERR_NOKEY. (The
  *	wg_session in `sessions` carries the same suite.)
@@ -101,7 +104,16 @@ static __noinline int wg_unwrap_key(struct wg_cstate *st, struct wg_keys *k, int
 	return bpf_crypto_encrypt(c, &src, &dst, NULL) ? WG_ERR_CRYPTO : 0;
 }
 
-static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len, int open)
+/* The generation of the keys now behind local_index (0: none). */
+static __always_inline __u64 wg_keys_generation(__u32 local_index)
+{
+	struct wg_keys *k = bpf_map_lookup_elem(&session_keys, &local_index);
+
+	return k ? k->generation : 0;
+}
+
+static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len,
+				    __u64 generation, int open)
 {
 	struct wg_scratch *s;
 	struct wg_cstate *st;
@@ -111,8 +123,11 @@ static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len,
 
 	if (len > WG_MAX_PADDED)
 		return WG_ERR_LEN;
+	/* The generation is checked before the keys are read and again after
+	 * (a seqlock's reader): wg_wrap sets it only once the keys are in
+	 * place, and a reused element changes it. */
 	k = bpf_map_lookup_elem(&session_keys, &local_index);
-	if (!k)
+	if (!k || *(volatile __u64 *)&k->generation != generation)
 		return WG_ERR_NOKEY;
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	st = bpf_map_lookup_elem(&cstate, &zero);
@@ -133,17 +148,19 @@ static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len,
 	} else {
 		ret = WG_ERR_NOKEY;
 	}
+	if (!ret && *(volatile __u64 *)&k->generation != generation)
+		ret = WG_ERR_NOKEY;
 out:
 	wg_cstate_wipe(st);
 	return ret;
 }
 
-static __noinline int wg_seal(__u32 local_index, __u64 counter, __u32 len)
+static __noinline int wg_seal(__u32 local_index, __u64 counter, __u32 len, __u64 generation)
 {
-	return wg_crypt(local_index, counter, len, 0);
+	return wg_crypt(local_index, counter, len, generation, 0);
 }
 
-static __noinline int wg_open(__u32 local_index, __u64 counter, __u32 len)
+static __noinline int wg_open(__u32 local_index, __u64 counter, __u32 len, __u64 generation)
 {
-	return wg_crypt(local_index, counter, len, 1);
+	return wg_crypt(local_index, counter, len, generation, 1);
 }

@@ -71,6 +71,11 @@ type Interface struct {
 	// Cipher is the interface's transport suite; Parse sets DefaultCipher
 	// when the file has none.
 	Cipher Cipher
+	// Policy is the absolute path of a compiled policy object (BPF hooks
+	// run by the data plane); "" for none. PolicyLine is the line that set
+	// it, for error messages only.
+	Policy     string
+	PolicyLine int
 }
 
 // Peer is one [Peer] section.
@@ -148,7 +153,8 @@ func (c *Config) Equal(o *Config) bool {
 		a.MTU != b.MTU || a.table() != b.table() ||
 		!slices.Equal(a.PreUp, b.PreUp) || !slices.Equal(a.PostUp, b.PostUp) ||
 		!slices.Equal(a.PreDown, b.PreDown) || !slices.Equal(a.PostDown, b.PostDown) ||
-		a.SaveConfig != b.SaveConfig || c.InterfaceCipher() != o.InterfaceCipher() {
+		a.SaveConfig != b.SaveConfig || c.InterfaceCipher() != o.InterfaceCipher() ||
+		a.Policy != b.Policy {
 		return false
 	}
 	if len(c.Peers) != len(o.Peers) {

@@ -30,7 +30,7 @@ type PresharedKey [KeyLen]byte
 // decodeKey decodes a 44-character standard base64 string holding 32 bytes.
 func decodeKey(s string) ([KeyLen]byte, bool) {
 	var k [KeyLen]byte
-	if len(s) != base64.StdEncoding.EncodedLen(KeyLen) {
+	if len(s) != keyTextLen {
 		return k, false
 	}
 	// StdEncoding skips '\r' and '\n'; such input is never a key.
@@ -39,8 +39,13 @@ func decodeKey(s string) ([KeyLen]byte, bool) {
 			return k, false
 		}
 	}
+	// Both buffers on the stack and wiped: []byte(s) would be a heap copy
+	// of the encoded key that nothing wipes.
+	var src [keyTextLen]byte
 	var buf [KeyLen + 1]byte // DecodedLen(44) is 33
-	n, err := base64.StdEncoding.Decode(buf[:], []byte(s))
+	copy(src[:], s)
+	n, err := base64.StdEncoding.Decode(buf[:], src[:])
+	clear(src[:])
 	if err != nil || n != KeyLen {
 		clear(buf[:])
 		return k, false
@@ -48,6 +53,14 @@ func decodeKey(s string) ([KeyLen]byte, bool) {
 	copy(k[:], buf[:KeyLen])
 	clear(buf[:])
 	return k, true
+}
+
+// keyTextLen is the length of a key in base64.
+const keyTextLen = 44
+
+// encodeKey writes k in base64 into dst.
+func encodeKey(dst *[keyTextLen]byte, k *[KeyLen]byte) {
+	base64.StdEncoding.Encode(dst[:], k[:])
 }
 
 // ParseKey parses a base64 public key. The error echoes the input, which is

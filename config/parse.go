@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"unsafe"
 )
 
 // MaxFileSize bounds the size of a configuration file ParseFile reads.
@@ -40,6 +41,9 @@ var keys = map[keyID]keyInfo{}
 func init() {
 	add := func(name string, s section, singleton bool, f func(*parser, int, string) *Error) {
 		keys[keyID{lowerASCII(name), s}] = keyInfo{name, s, singleton, f}
+		if name != "PrivateKey" && name != "PresharedKey" {
+			copiedKeys[lowerASCII(name)] = true
+		}
 	}
 	add("PrivateKey", sectionInterface, true, (*parser).privateKey)
 	add("ListenPort", sectionInterface, true, (*parser).listenPort)
@@ -54,6 +58,7 @@ func init() {
 	add("PostDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostDown, v) })
 	add("SaveConfig", sectionInterface, true, (*parser).saveConfig)
 	add("Cipher", sectionInterface, true, (*parser).interfaceCipher)
+	add("Policy", sectionInterface, true, (*parser).policy)
 	add("PublicKey", sectionPeer, true, (*parser).publicKey)
 	add("PresharedKey", sectionPeer, true, (*parser).presharedKey)
 	add("AllowedIPs", sectionPeer, false, (*parser).allowedIPs)
@@ -120,16 +125,73 @@ func ParseFile(path string) (*Config, error) {
 		return nil, fileError(path, err)
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
-	defer clear(buf.Bytes()) // the file holds the private key
+	size := 0
+	if st, err := f.Stat(); err == nil && st.Size() < MaxFileSize {
+		size = int(st.Size())
+	}
+	data, err := readWiped(f, size, MaxFileSize)
+	defer clear(data[:cap(data)]) // the file holds the private key
 	if err != nil {
 		return nil, fileError(path, err)
 	}
-	if n > MaxFileSize {
+	if len(data) > MaxFileSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}
 	}
-	return Parse(path, buf.Bytes())
+	return Parse(path, data)
+}
+
+// readWiped reads r to its end, or to limit+1 bytes, into one buffer of
+// size+1 bytes to start with (size: what the file said it holds), wiping
+// every buffer it outgrows. bytes.Buffer would leave each outgrown copy of
+// the file, private key and all, to the garbage collector.
+func readWiped(r io.Reader, size, limit int) ([]byte, error) {
+	buf := make([]byte, 0, min(max(size, 511)+1, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return buf, nil
+			}
+			bigger := make([]byte, len(buf), min(2*cap(buf), limit+1))
+			copy(bigger, buf)
+			clear(buf)
+			buf = bigger
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// copiedKeys are the keys whose lines the parser copies into strings: all
+// but PrivateKey and PresharedKey.
+var copiedKeys = map[string]bool{}
+
+// lineText is raw as a string. A line that may hold a secret (PrivateKey,
+// PresharedKey, a line that is not a known key at all, such as a pasted
+// key) is a view of raw, which the caller wipes: string(raw) would be a
+// copy that nothing can wipe. Nothing of a view may outlive the parse.
+func lineText(raw []byte) string {
+	if eq := bytes.IndexByte(raw, '='); eq >= 0 {
+		name := bytes.Trim(raw[:eq], " \t")
+		var lower [24]byte
+		if len(name) <= len(lower) {
+			for i, c := range name {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				lower[i] = c
+			}
+			if copiedKeys[string(lower[:len(name)])] {
+				return string(raw)
+			}
+		}
+	}
+	return unsafe.String(unsafe.SliceData(raw), len(raw))
 }
 
 // fileError wraps a file system error, without repeating the path.
@@ -153,10 +215,10 @@ func (p *parser) run(data []byte) error {
 			raw, data = data, nil
 		}
 		raw = bytes.TrimSuffix(raw, []byte("\r"))
-		if hasControl(string(raw)) {
+		line := lineText(raw)
+		if hasControl(line) {
 			return p.errorf(lineNo, "", "line contains a control character")
 		}
-		line := string(raw)
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
@@ -220,9 +282,10 @@ func (p *parser) keyValue(line int, s string) *Error {
 		return p.errorf(line, "", "missing key before '='")
 	}
 	ki, ok, canon := lookupKey(k, p.section)
+	// k may be a view of the caller's buffer (lineText): errors keep a copy.
 	if p.section == sectionNone {
 		if canon == "" && safeName(k) == k {
-			canon = k
+			canon = strings.Clone(k)
 		}
 		return p.errorf(line, canon, "key outside a section; expected [Interface] or [Peer] first")
 	}
@@ -235,7 +298,7 @@ func (p *parser) keyValue(line int, s string) *Error {
 			return p.errorf(line, canon, "not valid in %s", sec)
 		}
 		if safeName(k) == k {
-			return p.errorf(line, k, "unknown key in %s", sec)
+			return p.errorf(line, strings.Clone(k), "unknown key in %s", sec)
 		}
 		return p.errorf(line, "", "unknown key in %s", sec)
 	}
@@ -356,6 +419,15 @@ func (p *parser) hook(dst *[]string, v string) *Error {
 	if v != "" {
 		*dst = append(*dst, v)
 	}
+	return nil
+}
+
+func (p *parser) policy(line int, v string) *Error {
+	if msg := checkPolicy(v); msg != "" {
+		return p.errorf(line, "Policy", "%s", msg)
+	}
+	p.cfg.Interface.Policy = v
+	p.cfg.Interface.PolicyLine = line
 	return nil
 }
 

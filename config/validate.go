@@ -66,6 +66,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if in.Policy != "" {
+		if msg := checkPolicy(in.Policy); msg != "" {
+			return e(in.PolicyLine, "Policy", "%s", msg)
+		}
+	}
 	if in.Cipher != "" && !in.Cipher.Valid() {
 		return e(0, "Cipher", "%q is not a known cipher", string(in.Cipher))
 	}

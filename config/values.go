@@ -335,3 +335,18 @@ func lowerASCII(s string) string {
 	}
 	return s
 }
+
+// checkPolicy checks a Policy value: an absolute path that the file format
+// can carry (no '#', no control characters, no surrounding space).
+func checkPolicy(s string) string {
+	if s == "" {
+		return "empty path"
+	}
+	if msg := checkHook(s); msg != "" {
+		return msg
+	}
+	if !strings.HasPrefix(s, "/") {
+		return fmt.Sprintf("%q is not an absolute path", s)
+	}
+	return ""
+}

@@ -1,11 +1,14 @@
 package config
 
 import (
-	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Marshal returns c in the wg-quick format. Fields at their defaults are
@@ -13,6 +16,10 @@ import (
 // wg-quick). For a Config that passes Validate, Parse reads the output back
 // to an Equal Config. Control characters in string values are replaced by
 // spaces so that no value can start a new line.
+//
+// The keys are written only into the returned slice, which the caller
+// wipes: the text is built with placeholders and the keys encoded into the
+// final copy, so no string or outgrown buffer holds them.
 func (c *Config) Marshal() []byte {
 	if c == nil {
 		return nil
@@ -24,9 +31,18 @@ func (c *Config) Marshal() []byte {
 		b.WriteString(clean(v))
 		b.WriteByte('\n')
 	}
+	var secrets []*[KeyLen]byte
+	var at []int
+	secret := func(k string, key *[KeyLen]byte) {
+		b.WriteString(k)
+		b.WriteString(" = ")
+		secrets, at = append(secrets, key), append(at, b.Len())
+		b.WriteString(keyPlaceholder)
+		b.WriteByte('\n')
+	}
 	in := &c.Interface
 	b.WriteString("[Interface]\n")
-	kv("PrivateKey", base64.StdEncoding.EncodeToString(in.PrivateKey[:]))
+	secret("PrivateKey", (*[KeyLen]byte)(&in.PrivateKey))
 	if in.ListenPort != 0 {
 		kv("ListenPort", strconv.Itoa(in.ListenPort))
 	}
@@ -68,12 +84,15 @@ func (c *Config) Marshal() []byte {
 	if in.Cipher != "" && in.Cipher != DefaultCipher {
 		kv("Cipher", string(in.Cipher))
 	}
+	if in.Policy != "" {
+		kv("Policy", in.Policy)
+	}
 	for i := range c.Peers {
 		p := &c.Peers[i]
 		b.WriteString("\n[Peer]\n")
 		kv("PublicKey", p.PublicKey.String())
 		if !p.PresharedKey.IsZero() {
-			kv("PresharedKey", base64.StdEncoding.EncodeToString(p.PresharedKey[:]))
+			secret("PresharedKey", (*[KeyLen]byte)(&p.PresharedKey))
 		}
 		if len(p.AllowedIPs) > 0 {
 			s := make([]string, len(p.AllowedIPs))
@@ -92,8 +111,18 @@ func (c *Config) Marshal() []byte {
 			kv("Cipher", string(p.Cipher))
 		}
 	}
-	return []byte(b.String())
+	out := []byte(b.String())
+	var text [keyTextLen]byte
+	for i, key := range secrets {
+		encodeKey(&text, key)
+		copy(out[at[i]:], text[:])
+	}
+	clear(text[:])
+	return out
 }
+
+// keyPlaceholder stands for a key while Marshal builds the text.
+const keyPlaceholder = "********************************************"
 
 // clean replaces ASCII control characters other than tab with spaces.
 func clean(s string) string {
@@ -109,13 +138,27 @@ func clean(s string) string {
 }
 
 // WriteFile validates c and writes it to path atomically: to a temporary
-// file in the same directory with mode 0600, synced, then renamed over
-// path.
+// file in the same directory, synced, then renamed over path. The new file
+// has the owner, group and mode of the one it replaces (path's target, if
+// path is a symbolic link), or mode 0600 if there was none; while it is
+// written it is 0600. If the owner cannot be kept, nothing is replaced.
 func WriteFile(path string, c *Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	fail := func(err error) error { return fileError(path, err) }
+	mode, uid, gid := fs.FileMode(0o600), -1, -1
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -135,7 +178,18 @@ func WriteFile(path string, c *Config) error {
 	if err := f.Chmod(0o600); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(c.Marshal()); err != nil {
+	data := c.Marshal()
+	defer clear(data)
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if uid >= 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			return fail(fmt.Errorf("keeping owner %d:%d: %w", uid, gid, err))
+		}
+	}
+	// After Chown, which may clear set-id bits.
+	if err := f.Chmod(mode); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {

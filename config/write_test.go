@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/wgbpfd/wgbpfd/internal/testenv"
 )
 
 func validConfig() *Config {
@@ -23,7 +26,7 @@ func validConfig() *Config {
 			MTU: 1380, Table: "1234",
 			PreUp: []string{"true"}, PostUp: []string{"echo up %i", "ip rule add x"},
 			PreDown: []string{"echo"}, PostDown: []string{"echo down"},
-			SaveConfig: true, Cipher: CipherAESCBC,
+			SaveConfig: true, Cipher: CipherAESCBC, Policy: "/etc/wireguard/wg0-policy.o",
 		},
 		Peers: []Peer{
 			{PublicKey: p1, PresharedKey: psk, AllowedIPs: pfx("10.0.0.2/32", "192.168.0.0/16"), Endpoint: "[2001:db8::7]:51820", PersistentKeepalive: 15, Cipher: CipherChaCha20Poly1305},
@@ -39,7 +42,7 @@ func TestMarshalBuiltConfig(t *testing.T) {
 	}
 	out := string(c.Marshal())
 	for _, want := range []string{
-		"[Interface]\nPrivateKey = " + ourPrivB64 + "\nListenPort = 51820\nFwMark = 0xca6c\nAddress = 10.0.0.1/24, fd00::1/64\nDNS = 10.0.0.53, example.org\nMTU = 1380\nTable = 1234\nPreUp = true\nPostUp = echo up %i\nPostUp = ip rule add x\nPreDown = echo\nPostDown = echo down\nSaveConfig = true\nCipher = aes-cbc\n",
+		"[Interface]\nPrivateKey = " + ourPrivB64 + "\nListenPort = 51820\nFwMark = 0xca6c\nAddress = 10.0.0.1/24, fd00::1/64\nDNS = 10.0.0.53, example.org\nMTU = 1380\nTable = 1234\nPreUp = true\nPostUp = echo up %i\nPostUp = ip rule add x\nPreDown = echo\nPostDown = echo down\nSaveConfig = true\nCipher = aes-cbc\nPolicy = /etc/wireguard/wg0-policy.o\n",
 		"\n[Peer]\nPublicKey = " + peer1PubB64 + "\nPresharedKey = " + pskB64 + "\nAllowedIPs = 10.0.0.2/32, 192.168.0.0/16\nEndpoint = [2001:db8::7]:51820\nPersistentKeepalive = 15\nCipher = chacha20poly1305\n",
 		"\n[Peer]\nPublicKey = " + peer2PubB64 + "\nEndpoint = peer2.example.net:1\n",
 	} {
@@ -141,8 +144,16 @@ func TestWriteFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want the replaced file's 0644", st.Mode().Perm())
+	}
+	// A new file is private.
+	fresh := filepath.Join(t.TempDir(), "wg1.conf")
+	if err := WriteFile(fresh, c); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(fresh); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("new file: %v, %v; want mode 0600", st.Mode(), err)
 	}
 	got, err := ParseFile(path)
 	if err != nil {
@@ -183,5 +194,52 @@ func TestWriteFile(t *testing.T) {
 	}
 	if len(ents) != 2 {
 		t.Errorf("temporary files left behind: %v", ents)
+	}
+}
+
+// TestWriteFileKeepsOwnerAndMode: saving over a file owned by another user
+// with mode 0640 keeps that owner, group and mode; saving through a
+// symbolic link replaces its target and keeps the link. Before, the file
+// became root's with mode 0600 and a link became a regular file.
+func TestWriteFileKeepsOwnerAndMode(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wg0.conf")
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 1234, 2345); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.conf")
+	if err := os.Symlink("wg0.conf", link); err != nil {
+		t.Fatal(err)
+	}
+	c := validConfig()
+	for _, target := range []string{path, link} {
+		if err := WriteFile(target, c); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if sys.Uid != 1234 || sys.Gid != 2345 || st.Mode().Perm() != 0o640 {
+			t.Errorf("after saving to %s: owner %d:%d mode %04o, want 1234:2345 0640", filepath.Base(target), sys.Uid, sys.Gid, st.Mode().Perm())
+		}
+		if got, err := ParseFile(path); err != nil || !got.Equal(c) {
+			t.Fatalf("saved file does not read back: %v", err)
+		}
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link is no longer a link: %v %v", st.Mode(), err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("files left behind: %v", ents)
 	}
 }

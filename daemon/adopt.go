@@ -267,14 +267,28 @@ func (r *running) adopt(cfg *config.Config) error {
 	if r.sock, err = listenUDP(port, fwmark); err != nil {
 		return err
 	}
+	k := &dataplaneKernel{log: log}
+	var polInfo policyInfo
 	dp, _, err := dataplane.Adopt(o.Interface, dataplane.AttachConfig{
 		TunIndex: r.tunIdx, ListenPort: r.sock.port, FwMark: fwmark, MTU: mtu, WatchLinks: true,
 		OnWatchError: func(err error) { log.Warn("data plane", "err", err) },
+	}, func(dp *dataplane.Dataplane) error {
+		// The policy is in place before the new programs take packets.
+		k.dp = dp
+		pol, err := k.loadPolicy(cfg)
+		if err != nil {
+			return &StartError{Code: ExitConfig, Err: err}
+		}
+		if polInfo, _, err = k.installPolicy(pol); err != nil {
+			return fmt.Errorf("installing the policy: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
+		_ = k.policy.Close() // what prepare loaded; the data plane went
 		return err
 	}
-	r.dp = &dataplaneKernel{dp: dp, log: log}
+	r.dp = k
 	keys, err := dp.PeerKeys()
 	if err != nil {
 		return fmt.Errorf("reading the peers' ids: %w", err)
@@ -287,6 +301,10 @@ func (r *running) adopt(cfg *config.Config) error {
 		return &StartError{Code: ExitConfig, Err: err}
 	}
 	r.dev.fwmark = fwmark
+	r.dev.policy = polInfo
+	if polInfo.File != "" {
+		r.logPolicy(polInfo)
+	}
 	r.dev.mu.Lock()
 	err = r.dev.adoptKernelLocked(r.dp)
 	adopted := len(r.dev.adopted)

@@ -63,6 +63,9 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Interface.PrivateKey.IsZero() {
 		return startErr(ExitConfig, "%s: PrivateKey is missing", o.ConfigPath)
 	}
+	if w := config.AccessWarning(o.ConfigPath, cfg); w != "" {
+		log.Warn(w)
+	}
 	if err := checkBTF(); err != nil {
 		return err
 	}
@@ -215,9 +218,22 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	if err != nil {
 		return r, err
 	}
+	// Before any packet can pass: the policy applies from the first one.
+	pol, err := r.dp.loadPolicy(cfg)
+	if err != nil {
+		return r, &StartError{Code: ExitConfig, Err: err}
+	}
+	polInfo, _, err := r.dp.installPolicy(pol)
+	if err != nil {
+		return r, fmt.Errorf("installing the policy: %w", err)
+	}
 	r.dev, err = newDevice(o.Interface, cfg, mtu, r.dp, r.sock, r.writeTUN, log, time.Now, o.TestRekeyAfter)
 	if err != nil {
 		return r, &StartError{Code: ExitConfig, Err: err}
+	}
+	r.dev.policy = polInfo
+	if polInfo.File != "" {
+		r.logPolicy(polInfo)
 	}
 	r.dev.fwmark = fwmark
 	if err := r.completeBringUp(ctx, cfg, true); err != nil {

@@ -8,12 +8,14 @@ import (
 	"net/netip"
 
 	"github.com/wgbpfd/wgbpfd/dataplane"
+	"golang.org/x/sys/unix"
 )
 
 // dataplaneKernel is the kernel interface on the real BPF data plane.
 type dataplaneKernel struct {
-	dp  *dataplane.Dataplane
-	log *slog.Logger
+	dp     *dataplane.Dataplane
+	log    *slog.Logger
+	policy *dataplane.Policy // in use; nil: none (policy.go)
 }
 
 var _ kernel = (*dataplaneKernel)(nil)
@@ -56,6 +58,8 @@ func (k *dataplaneKernel) InstallSession(s kernelSession) error {
 	err := k.dp.InstallSession(&sk)
 	clear(sk.Send[:])
 	clear(sk.Receive[:])
+	clear(s.Send[:]) // s is a copy too
+	clear(s.Receive[:])
 	return err
 }
 
@@ -63,6 +67,17 @@ func (k *dataplaneKernel) RemoveSession(idx uint32) error { return k.dp.RemoveSe
 
 func (k *dataplaneKernel) ReserveCounters(idx uint32, n uint64) (uint64, error) {
 	return k.dp.ReserveCounters(idx, n)
+}
+
+func (k *dataplaneKernel) CommitReceive(idx uint32, counter uint64) error {
+	err := k.dp.CommitReceive(idx, counter)
+	switch {
+	case errors.Is(err, dataplane.ErrReplay):
+		return errKernelReplay
+	case errors.Is(err, unix.ENOENT):
+		return errKernelNoSession
+	}
+	return err
 }
 
 func (k *dataplaneKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {

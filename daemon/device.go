@@ -58,6 +58,7 @@ type device struct {
 	remark     func(mark uint32) error
 	rekeyAfter time.Duration // test-only REKEY_AFTER_TIME override; 0: 120 s
 	fwmark     uint32        // the mark in use (the full-tunnel table when picked)
+	policy     policyInfo    // the policy object in use (metrics)
 
 	loadDetect handshake.LoadDetector
 
@@ -226,6 +227,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 	}
 	d.peers[p.pub] = p
 	d.byID[p.id] = p
+	d.publishPeerLocked(p)
 	d.log.Debug("peer added", "peer", p.pub.String(), "suite", p.suite.String(), "endpoint", p.endpoint, "allowed_ips", len(pc.AllowedIPs))
 	return nil
 }
@@ -273,6 +275,7 @@ func (d *device) removePeerLocked(pub config.Key) {
 		_ = dk.dp.DeletePeerKey(p.id)
 	}
 	delete(d.presetIDs, pub) // re-added, it is a new peer
+	d.unpublishPeerLocked(p)
 	_ = d.hs.RemovePeer(pub)
 	delete(d.peers, pub)
 	delete(d.byID, p.id)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -533,5 +534,72 @@ func TestSyncRefusesOverCapacity(t *testing.T) {
 		func([]byte) error { return nil }, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return tp.now }, 0)
 	if err != nil || d.maxPeers != dataplane.MaxPeers || d.maxAllowedIPs != dataplane.MaxAllowedIPs {
 		t.Fatalf("newDevice: %v", err)
+	}
+}
+
+// TestSlowPathSharesKernelWindow: a data message the daemon opens from its
+// socket (fragments and the like reach it there) is committed to the
+// kernel's replay window, the one the data plane uses. A copy is refused
+// whichever path saw the message first, counted as a replay, and moves no
+// endpoint.
+func TestSlowPathSharesKernelWindow(t *testing.T) {
+	tp := newTestPeerPair(t, config.CipherChaCha20Poly1305)
+	tp.sessionUp(t)
+	pa := tp.b.peers[tp.a.cfg.PublicKey()]
+	attacker := netip.MustParseAddrPort("192.0.2.66:40000")
+	// nextMessage has A send text and returns its data message, undelivered.
+	nextMessage := func(text string) []byte {
+		tp.a.handleTUNPacket(ipv4Packet("10.0.0.1", "10.0.0.2", []byte(text)))
+		tp.net.mu.Lock()
+		defer tp.net.mu.Unlock()
+		for i, dg := range tp.net.queue {
+			if dg.b[0] == keystore.MessageTypeData {
+				tp.net.queue = append(tp.net.queue[:i], tp.net.queue[i+1:]...)
+				return dg.b
+			}
+		}
+		t.Fatal("A sent no data message")
+		return nil
+	}
+	delivered := func() int { return len(*tp.tunB) }
+
+	// Daemon first, then a replay from elsewhere.
+	msg := nextMessage("daemon first")
+	n := delivered() + 1
+	tp.b.handleDatagram(msg, tp.addrA, 0, handshakeQueueLen)
+	if delivered() != n {
+		t.Fatal("the daemon did not deliver a fresh message")
+	}
+	tp.b.handleDatagram(msg, attacker, 0, handshakeQueueLen)
+	if delivered() != n {
+		t.Fatal("the daemon delivered a replay")
+	}
+	if got := tp.b.stats.slowPath["replay"]; got != 1 {
+		t.Fatalf("slow-path replays = %d, want 1", got)
+	}
+	if pa.endpoint != tp.addrA {
+		t.Fatalf("a replay moved A's endpoint to %v", pa.endpoint)
+	}
+	// The data plane's window holds the counter: the kernel refuses it.
+	idx, ctr := binary.LittleEndian.Uint32(msg[4:8]), binary.LittleEndian.Uint64(msg[8:16])
+	if err := tp.kb.CommitReceive(idx, ctr); !errors.Is(err, errKernelReplay) {
+		t.Fatalf("the kernel's window took a counter the daemon had opened: %v", err)
+	}
+
+	// Data plane first (it commits the counter), then the daemon.
+	msg = nextMessage("data plane first")
+	idx, ctr = binary.LittleEndian.Uint32(msg[4:8]), binary.LittleEndian.Uint64(msg[8:16])
+	if err := tp.kb.CommitReceive(idx, ctr); err != nil {
+		t.Fatal(err)
+	}
+	tp.b.handleDatagram(msg, attacker, 0, handshakeQueueLen)
+	if delivered() != n {
+		t.Fatal("the daemon delivered a message the data plane had taken")
+	}
+	if got := tp.b.stats.slowPath["replay"]; got != 2 {
+		t.Fatalf("slow-path replays = %d, want 2", got)
+	}
+	if pa.endpoint != tp.addrA {
+		t.Fatalf("a replay moved A's endpoint to %v", pa.endpoint)
 	}
 }

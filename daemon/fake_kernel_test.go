@@ -5,6 +5,9 @@ import (
 	"maps"
 	"net/netip"
 	"sync"
+
+	"github.com/wgbpfd/wgbpfd/keystore"
+	"github.com/wgbpfd/wgbpfd/keystore/replay"
 )
 
 // fakeKernel is an in-memory data plane: it records what the daemon mirrors
@@ -13,6 +16,7 @@ type fakeKernel struct {
 	mu       sync.Mutex
 	sessions map[uint32]kernelSession
 	counters map[uint32]uint64
+	windows  map[uint32]*replay.Filter // receive windows, by session
 	peers    map[uint32]fakePeer
 	allowed  map[netip.Prefix]uint32
 	stats    map[uint32]peerStats
@@ -29,6 +33,7 @@ func newFakeKernel() *fakeKernel {
 	return &fakeKernel{
 		sessions: map[uint32]kernelSession{},
 		counters: map[uint32]uint64{},
+		windows:  map[uint32]*replay.Filter{},
 		peers:    map[uint32]fakePeer{},
 		allowed:  map[netip.Prefix]uint32{},
 		stats:    map[uint32]peerStats{},
@@ -51,6 +56,7 @@ func (k *fakeKernel) RemoveSession(idx uint32) error {
 	}
 	delete(k.sessions, idx)
 	delete(k.counters, idx)
+	delete(k.windows, idx)
 	return nil
 }
 
@@ -63,6 +69,24 @@ func (k *fakeKernel) ReserveCounters(idx uint32, n uint64) (uint64, error) {
 	first := k.counters[idx]
 	k.counters[idx] += n
 	return first, nil
+}
+
+// CommitReceive keeps a window per session, as the data plane does.
+func (k *fakeKernel) CommitReceive(idx uint32, counter uint64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.sessions[idx]; !ok {
+		return errKernelNoSession
+	}
+	w := k.windows[idx]
+	if w == nil {
+		w = &replay.Filter{}
+		k.windows[idx] = w
+	}
+	if !w.ValidateCounter(counter, keystore.RejectAfterMessages) {
+		return errKernelReplay
+	}
+	return nil
 }
 
 func (k *fakeKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {

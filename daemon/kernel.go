@@ -1,8 +1,15 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"time"
+)
+
+// Answers of kernel.CommitReceive.
+var (
+	errKernelReplay    = errors.New("counter already received")
+	errKernelNoSession = errors.New("no such session in the kernel")
 )
 
 // kernel is what the daemon needs from the in-kernel data plane. The real
@@ -13,6 +20,11 @@ type kernel interface {
 	InstallSession(s kernelSession) error
 	RemoveSession(localIndex uint32) error
 	ReserveCounters(localIndex uint32, n uint64) (first uint64, err error)
+	// CommitReceive marks counter as received in the keypair's replay
+	// window, the one the packet path uses: nil if it was new,
+	// errKernelReplay if not, errKernelNoSession if the kernel has no such
+	// keypair.
+	CommitReceive(localIndex uint32, counter uint64) error
 
 	// Peers: the suite, the endpoint packets go to, and which installed
 	// sessions are current/previous/next (0 = none).

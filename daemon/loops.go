@@ -202,6 +202,9 @@ func (r *running) reload(path string) error {
 	if err != nil {
 		return err
 	}
+	if w := config.AccessWarning(path, cfg); w != "" {
+		r.log.Warn(w)
+	}
 	// A file that newly needs aes-cbc is checked as at start: on a kernel
 	// without cbc(aes) its peers could never install a keypair.
 	if usesAES(cfg) && !usesAES(r.cfg) {
@@ -209,11 +212,26 @@ func (r *running) reload(path string) error {
 			return err
 		}
 	}
+	// The policy object is loaded (and verified) first: one that is
+	// refused refuses the whole file, and the policy in use stays.
+	pol, err := r.dp.loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
 	r.dev.mu.Lock()
 	err = r.dev.syncLocked(cfg)
 	r.dev.mu.Unlock()
 	if err != nil {
+		_ = pol.Close()
 		return err
+	}
+	if info, changed, err := r.dp.installPolicy(pol); err != nil {
+		r.log.Error("policy not replaced; the one in use stays", "err", err)
+	} else if changed {
+		r.dev.mu.Lock()
+		r.dev.policy = info
+		r.dev.mu.Unlock()
+		r.logPolicy(info)
 	}
 	// Routes follow the file: prefixes it added are routed, the ones it
 	// dropped are no longer (wg syncconf leaves routes alone; a reload that

@@ -88,6 +88,10 @@ func (d *device) metricsText() []byte {
 	if drops, err := d.k.QueueDrops(); err == nil {
 		writeSorted(&b, "wgbpfd_queue_drops_total", d.name, "queue", drops)
 	}
+	help("wgbpfd_policy_info", "gauge", "The policy object in use, one series per hook it has (none: no policy).")
+	for _, h := range d.policy.Hooks {
+		fmt.Fprintf(&b, "wgbpfd_policy_info{interface=%q,hook=%q,file=%q,sha256=%q} 1\n", d.name, h, d.policy.File, d.policy.Digest)
+	}
 	help("wgbpfd_handshakes_total", "counter", "Handshake messages handled by the daemon, by outcome.")
 	writeSorted(&b, "wgbpfd_handshakes_total", d.name, "outcome", d.stats.handshakes)
 	help("wgbpfd_slow_path_packets_total", "counter", "Packets handled in userspace, by outcome.")

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/wgbpfd/wgbpfd/handshake"
@@ -68,6 +69,24 @@ func (m *sessionMirror) Install(kp *keystore.Keypair) {
 		s.next = kp.LocalIndex()
 		m.push(kp.Peer())
 	}
+}
+
+// CommitReceive implements keystore.ReceiveWindow: the kernel's window is
+// the one every receive path shares. A kernel that cannot be asked refuses
+// the counter (fail closed) and is counted like any other mirror failure.
+func (m *sessionMirror) CommitReceive(idx uint32, counter uint64) (accepted, held bool) {
+	err := m.k.CommitReceive(idx, counter)
+	switch {
+	case err == nil:
+		return true, true
+	case errors.Is(err, errKernelReplay):
+		return false, true
+	case errors.Is(err, errKernelNoSession):
+		return false, false
+	}
+	m.errors++
+	m.log.Warn("committing a received counter to the kernel", "index", idx, "err", err)
+	return false, true
 }
 
 // SetCurrent implements keystore.Mirror.

@@ -60,6 +60,7 @@ func (d *device) handleHandshake(b []byte, src netip.AddrPort, queued, capacity 
 	if p == nil && res.Keypair != nil {
 		// The peer was removed while its handshake was computed.
 		d.hs.Indices().Free(res.Keypair.LocalIndex)
+		res.Keypair.Wipe()
 		return
 	}
 	switch res.Kind {
@@ -109,11 +110,13 @@ func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) 
 	}
 	if kp.Created.Before(p.lastHandshake) {
 		d.hs.Indices().Free(kp.LocalIndex)
+		kp.Wipe()
 		d.stats.countHandshake("superseded")
 		return false
 	}
 	if err := d.store.Add(keystore.PeerID(p.id), p.suite, kp); err != nil {
 		d.hs.Indices().Free(kp.LocalIndex)
+		kp.Wipe() // Add keeps a refused keypair's keys for a retry; there is none
 		d.stats.countHandshake("store_failed")
 		d.log.Warn("storing keypair", "peer", p.pub.String(), "err", err)
 		return false
@@ -127,6 +130,7 @@ func (d *device) completeLocked(p *peer, kp *handshake.Keypair, initiator bool) 
 		level = slog.LevelInfo
 	}
 	p.lastHandshake = kp.Created
+	d.publishPeerLocked(p)
 	if initiator {
 		d.stats.countHandshake("completed_initiator")
 	} else {
@@ -142,7 +146,13 @@ func (d *device) handleData(b []byte, src netip.AddrPort) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
+	// The counter is committed to the kernel's replay window (the one the
+	// data plane uses) before anything below delivers or roams.
 	id, padded, err := d.store.OpenMessage(b, now)
+	if errors.Is(err, keystore.ErrReplay) {
+		d.stats.countSlow("replay")
+		return
+	}
 	if err != nil {
 		d.stats.countSlow("open_failed")
 		return

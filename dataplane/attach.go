@@ -49,6 +49,7 @@ type attachment struct {
 	links    []link.Link       // hop encrypt, hop decrypt, wg0 egress (fixedLinks)
 	pinDir   string            // links are pinned here (and new ones as they come)
 	underlay map[int]link.Link // ingress per underlay ifindex
+	addrs    *addrTracker      // local_addrs kept in step
 	stop     chan struct{}     // closes the link watcher
 	watching chan struct{}     // closed when the link watcher has ended
 }
@@ -123,6 +124,9 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 	}
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("attach: writing ifconfig: %w", err)
+	}
+	if a.addrs, err = d.trackAddrs(ns, cfg.OnWatchError); err != nil {
+		return fmt.Errorf("attach: %w", err)
 	}
 
 	for _, x := range []struct {
@@ -226,6 +230,12 @@ func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("adopt: writing ifconfig: %w", err)
 	}
+	if err := d.pruneLocalAddrs(); err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	if a.addrs, err = d.trackAddrs(ns, a.cfg.OnWatchError); err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
 	if a.cfg.WatchLinks {
 		if err := d.watchLinks(); err != nil {
 			return err
@@ -261,6 +271,9 @@ func (d *Dataplane) release() error {
 		case <-time.After(5 * time.Second):
 			errs = append(errs, errors.New("release: the link watcher did not stop within 5 s"))
 		}
+	}
+	if a.addrs != nil {
+		errs = append(errs, a.addrs.close())
 	}
 	a.mu.Lock()
 	for _, l := range a.underlay {
@@ -576,6 +589,9 @@ func (d *Dataplane) detach() error {
 		case <-time.After(5 * time.Second):
 			errs = append(errs, errors.New("detach: the link watcher did not stop within 5 s"))
 		}
+	}
+	if a.addrs != nil {
+		errs = append(errs, a.addrs.close())
 	}
 	a.mu.Lock()
 	for _, l := range a.underlay {

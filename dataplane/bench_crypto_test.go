@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgbpfd/wgbpfd/internal/testenv"
 	"github.com/wgbpfd/wgbpfd/keystore"
 )
 
@@ -16,12 +15,7 @@ import (
 // keystore's Go suites and the bare bpf_crypto cbc(aes) cipher on the same
 // lengths. Run: go test ./dataplane -run '^$' -bench Crypto
 func BenchmarkCrypto(b *testing.B) {
-	testenv.RequireRoot(b)
-	d, err := Load()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
+	d := loadForTest(b)
 	r := rand.NewChaCha8([32]byte{9})
 
 	for _, n := range []int{64, 1420} {
@@ -39,7 +33,7 @@ func BenchmarkCrypto(b *testing.B) {
 				return func(b *testing.B) {
 					h := &stHdr{Op: op | stNoWrite, LocalIndex: k.LocalIndex, Counter: 42, Len: uint32(padded)}
 					pkt := selftestPacket(h, payload, extra)
-					ret, per, err := d.objs.WgSelftest.Benchmark(pkt, b.N, nil)
+					ret, per, err := selftestOf(b, d).Benchmark(pkt, b.N, nil)
 					if err != nil || ret != 0 {
 						b.Fatalf("ret %d: %v", int32(ret), err)
 					}
@@ -71,7 +65,7 @@ func BenchmarkCrypto(b *testing.B) {
 						h := &stHdr{Op: op | stNoWrite, Len: uint32(padded)}
 						copy(h.Key[:], k.Send[:])
 						pkt := selftestPacket(h, pt, tagLen)
-						ret, per, err := d.objs.WgSelftest.Benchmark(pkt, b.N, nil)
+						ret, per, err := selftestOf(b, d).Benchmark(pkt, b.N, nil)
 						if err != nil || ret != 0 {
 							b.Fatalf("ret %d: %v", int32(ret), err)
 						}

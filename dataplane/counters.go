@@ -54,16 +54,18 @@ func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 // DropReasons names the drop counters (enum wg_drop_reason, bpf/common.h),
 // indexed by reason.
 var DropReasons = []string{
-	0: "no_session",
-	1: "bad_tag",
-	2: "replay",
-	3: "src_not_allowed",
-	4: "malformed",
-	5: "too_big",
-	6: "suite_mismatch",
-	7: "expired",
-	8: "crypto",
-	9: "no_route",
+	0:  "no_session",
+	1:  "bad_tag",
+	2:  "replay",
+	3:  "src_not_allowed",
+	4:  "malformed",
+	5:  "too_big",
+	6:  "suite_mismatch",
+	7:  "expired",
+	8:  "crypto",
+	9:  "no_route",
+	10: "outer_header",
+	11: "policy",
 }
 
 // Drops returns the drop counters by name, summed over CPUs (every name in

@@ -78,7 +78,7 @@ func runSelftest(t testing.TB, d *Dataplane, h *stHdr, payload []byte, extra int
 	t.Helper()
 	pkt := selftestPacket(h, payload, extra)
 	out := make([]byte, len(pkt)+64)
-	ret, err := d.objs.WgSelftest.Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
+	ret, err := selftestOf(t, d).Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
 	if err != nil {
 		t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
 	}
@@ -90,7 +90,7 @@ func runRX(t testing.TB, d *Dataplane, msg []byte) (int32, []byte) {
 	t.Helper()
 	pkt := append(make([]byte, ethLen), msg...)
 	out := make([]byte, len(pkt)+64)
-	ret, err := d.objs.WgSelftest.Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
+	ret, err := selftestOf(t, d).Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
 	if err != nil {
 		t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
 	}
@@ -105,6 +105,10 @@ func loadForTest(t testing.TB) *Dataplane {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	if _, err := loadSelftest(d); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSelftest(d) })
 	return d
 }
 

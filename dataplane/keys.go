@@ -125,7 +125,9 @@ const (
 
 // wrapKeys stores the chacha20poly1305 keys, wrapped under K_wrap, with
 // wg_wrap: only TC programs may call bpf_crypto_encrypt. Program.Run
-// hands Data to the kernel without copying it, so wiping buf is enough.
+// hands Data to the kernel without copying it, so wiping buf is enough; no
+// DataOut is given, so nothing is copied back (and wg_wrap zeroes the keys
+// in the kernel's copy of the packet before it is freed).
 func (d *Dataplane) wrapKeys(k *SessionKeys) error {
 	buf := make([]byte, wrapLen)
 	defer clear(buf)

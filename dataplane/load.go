@@ -22,6 +22,8 @@ type Dataplane struct {
 	pinDir   string    // set by Pin (pin.go) or Adopt (persist.go)
 	identity *ebpf.Map // pinned identity record (persist.go)
 	peerKeys *ebpf.Map // pinned peer id → public key (persist.go)
+
+	policy *Policy // installed by InstallPolicy (policy.go)
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -39,13 +41,18 @@ func Load() (*Dataplane, error) {
 		}
 		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
+	// The ingress hook's own program, reached by a tail call (policy.h).
+	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
+		_ = d.objs.Close()
+		return nil, fmt.Errorf("loading BPF objects: policy delivery: %w", err)
+	}
 	return d, nil
 }
 
 // Close unpins everything, detaches the packet path and releases the
 // programs and maps: the data plane is gone (a stop).
 func (d *Dataplane) Close() error {
-	return errors.Join(d.closeEvents(), d.Unpin(), d.detach(), d.closeMaps())
+	return errors.Join(d.closeEvents(), d.Unpin(), d.detach(), d.policy.Close(), d.closeMaps())
 }
 
 // Release lets go of the data plane and leaves it running: links, hop,
@@ -55,7 +62,7 @@ func (d *Dataplane) Release() error {
 	if d.pinDir == "" {
 		return d.Close()
 	}
-	return errors.Join(d.closeEvents(), d.release(), d.closeMaps())
+	return errors.Join(d.closeEvents(), d.release(), d.policy.Close(), d.closeMaps())
 }
 
 func (d *Dataplane) closeMaps() error {

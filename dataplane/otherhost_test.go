@@ -78,17 +78,26 @@ func TestTunnelTransitFrame(t *testing.T) {
 // "to B".
 func twoMessagesToB(t *testing.T, tn *tunnel) (first, second []byte) {
 	t.Helper()
+	m := messagesToB(t, tn, "to another host", "to B")
+	return m[0], m[1]
+}
+
+// messagesToB seals, with A's next counters, one data message for B per
+// text, each carrying a UDP datagram with that text to B's inner port 9999.
+func messagesToB(t *testing.T, tn *tunnel, texts ...string) [][]byte {
+	t.Helper()
 	ks := keystore.Suite(tn.suite)
-	seal := func(ctr uint64, text string) []byte {
+	ctr, err := tn.a.dp.ReserveCounters(indexA, uint64(len(texts)))
+	must(t, err)
+	var out [][]byte
+	for i, text := range texts {
 		inner := udp4Packet(tn.a.inner4, tn.b.inner4, 9999, 9999, []byte(text))
 		padded := make([]byte, keystore.PaddedLen(ks, len(inner), tn.mtu))
 		copy(padded, inner)
-		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr)
-		return keystore.SealPayload(ks, &tn.keyAB, ctr, msg, padded)
+		msg := keystore.AppendDataHeader(nil, ks, indexB, ctr+uint64(i))
+		out = append(out, keystore.SealPayload(ks, &tn.keyAB, ctr+uint64(i), msg, padded))
 	}
-	ctr, err := tn.a.dp.ReserveCounters(indexA, 2)
-	must(t, err)
-	return seal(ctr, "to another host"), seal(ctr+1, "to B")
+	return out
 }
 
 // macOf is the MAC of s's underlay.

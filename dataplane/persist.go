@@ -100,7 +100,7 @@ func LayoutFingerprint() ([32]byte, error) {
 func layoutOf(spec *ebpf.CollectionSpec) [32]byte {
 	names := make([]string, 0, len(spec.Maps))
 	for n := range spec.Maps {
-		if !scratchMaps[n] {
+		if shared(n) {
 			names = append(names, n)
 		}
 	}
@@ -417,7 +417,11 @@ type Adopted struct {
 // are the ones recorded, and on any failure changes nothing that was
 // running and returns an error: the caller then removes the state and
 // starts clean.
-func Adopt(ifname string, cfg AttachConfig) (d *Dataplane, ad *Adopted, err error) {
+//
+// prepare, if set, runs once the new programs are loaded onto the shared
+// maps and before they replace the running ones: the daemon installs its
+// policy there, so that no packet meets the new programs without it.
+func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *Dataplane, ad *Adopted, err error) {
 	dir := PinDir(ifname)
 	lo, err := readLeftover(dir)
 	if err != nil {
@@ -464,7 +468,7 @@ func Adopt(ifname string, cfg AttachConfig) (d *Dataplane, ad *Adopted, err erro
 		}
 	}()
 	for name := range spec.Maps {
-		if scratchMaps[name] {
+		if !shared(name) {
 			continue // this build's own
 		}
 		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
@@ -502,6 +506,26 @@ func Adopt(ifname string, cfg AttachConfig) (d *Dataplane, ad *Adopted, err erro
 	}
 	if ifc.TunIfindex != id.TunIndex || ifc.HopIfindex != id.Hop0 || ifc.FibIfindex != id.Hop1 {
 		return nil, nil, errors.New("the pinned interface configuration names other links than the identity")
+	}
+
+	// The predecessor's policy maps: its policy is replaced by ours.
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			// (policy_progs and policy_deliver_prog are ours.)
+			if _, own := spec.Maps[e.Name()]; !own && strings.HasPrefix(e.Name(), PolicyPinPrefix) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	d.pinDir = dir
+	// The ingress hook's own program, in the shared prog array.
+	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
+		return nil, nil, fmt.Errorf("policy delivery: %w", err)
+	}
+	if prepare != nil {
+		if err := prepare(d); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	// Everything checked: from here on the running links are touched.
@@ -555,7 +579,6 @@ func Adopt(ifname string, cfg AttachConfig) (d *Dataplane, ad *Adopted, err erro
 		a.underlay[idx] = l
 	}
 	prev := Adopted{Identity: id, Config: AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.MTU)}}
-	d.pinDir = dir
 	if err := d.adoptAttachment(a, ifc); err != nil {
 		// The programs stay attached (new ones, on the old maps); the
 		// caller removes everything.

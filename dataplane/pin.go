@@ -29,6 +29,14 @@ var scratchMaps = map[string]bool{
 	"hop_work":     true,
 }
 
+// shared reports whether the map of this name is pinned and handed to a
+// successor: not a scratch map, not a global data section (.bss, .data:
+// the policy hook mask, which the successor sets when it installs its
+// policy).
+func shared(name string) bool {
+	return !scratchMaps[name] && !strings.HasPrefix(name, ".")
+}
+
 // pinnedMaps are the maps that hold state: counters, peers, AllowedIPs,
 // sessions, the wrapped keys and the wrapping key's context, the ring of
 // events, the interface configuration.
@@ -114,6 +122,11 @@ func (d *Dataplane) Unpin() error {
 		return nil
 	}
 	var errs []error
+	if d.policy != nil {
+		for _, m := range d.policy.maps {
+			_ = m.Unpin()
+		}
+	}
 	for _, m := range d.pinnedMaps() {
 		if err := m.Unpin(); err != nil {
 			errs = append(errs, err)

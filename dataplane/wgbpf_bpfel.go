@@ -13,6 +13,18 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type wgbpfWgCommitArgs struct {
+	_          structs.HostLayout
+	LocalIndex uint32
+	Err        int32
+	Counter    uint64
+}
+
+type wgbpfWgLocalAddr struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
+
 type wgbpfWgSession struct {
 	_    structs.HostLayout
 	Lock struct {
@@ -28,6 +40,7 @@ type wgbpfWgSession struct {
 	_            [4]byte
 	CreatedNs    uint64
 	SendCounter  uint64
+	Generation   uint64
 	ReplayLast   uint64
 	ReplayBitmap [128]uint64
 }
@@ -45,23 +58,30 @@ const (
 	wgbpfMapIfconfig           = "ifconfig"
 	wgbpfMapInstallBuf         = "install_buf"
 	wgbpfMapKeyWrap            = "key_wrap"
+	wgbpfMapLocalAddrs         = "local_addrs"
 	wgbpfMapNeighPace          = "neigh_pace"
 	wgbpfMapPeerStats          = "peer_stats"
 	wgbpfMapPeers              = "peers"
+	wgbpfMapPolicyDeliverProg  = "policy_deliver_prog"
+	wgbpfMapPolicyProgs        = "policy_progs"
 	wgbpfMapRxPace             = "rx_pace"
 	wgbpfMapScratch            = "scratch"
 	wgbpfMapSessionKeys        = "session_keys"
 	wgbpfMapSessionTmpl        = "session_tmpl"
 	wgbpfMapSessions           = "sessions"
+	wgbpfMapWgbpfdCtxMap       = "wgbpfd_ctx_map"
+	wgbpfMapWgbpfdPeers        = "wgbpfd_peers"
+	wgbpfProgWgCommit          = "wg_commit"
 	wgbpfProgWgHopEncrypt      = "wg_hop_encrypt"
 	wgbpfProgWgInstall         = "wg_install"
+	wgbpfProgWgPolicyDeliver   = "wg_policy_deliver"
 	wgbpfProgWgProbe           = "wg_probe"
 	wgbpfProgWgRemove          = "wg_remove"
 	wgbpfProgWgReserve         = "wg_reserve"
-	wgbpfProgWgSelftest        = "wg_selftest"
 	wgbpfProgWgTunEgress       = "wg_tun_egress"
 	wgbpfProgWgUnderlayIngress = "wg_underlay_ingress"
 	wgbpfProgWgWrap            = "wg_wrap"
+	wgbpfVarWgPolicyHooks      = "wg_policy_hooks"
 )
 
 // loadWgbpf returns the embedded CollectionSpec for wgbpf.
@@ -106,12 +126,13 @@ type wgbpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfProgramSpecs struct {
+	WgCommit          *ebpf.ProgramSpec `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.ProgramSpec `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.ProgramSpec `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.ProgramSpec `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.ProgramSpec `ebpf:"wg_probe"`
 	WgRemove          *ebpf.ProgramSpec `ebpf:"wg_remove"`
 	WgReserve         *ebpf.ProgramSpec `ebpf:"wg_reserve"`
-	WgSelftest        *ebpf.ProgramSpec `ebpf:"wg_selftest"`
 	WgTunEgress       *ebpf.ProgramSpec `ebpf:"wg_tun_egress"`
 	WgUnderlayIngress *ebpf.ProgramSpec `ebpf:"wg_underlay_ingress"`
 	WgWrap            *ebpf.ProgramSpec `ebpf:"wg_wrap"`
@@ -121,29 +142,35 @@ type wgbpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfMapSpecs struct {
-	AllowedV4   *ebpf.MapSpec `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.MapSpec `ebpf:"allowed_v6"`
-	Cstate      *ebpf.MapSpec `ebpf:"cstate"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	HopWork     *ebpf.MapSpec `ebpf:"hop_work"`
-	Ifconfig    *ebpf.MapSpec `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.MapSpec `ebpf:"install_buf"`
-	KeyWrap     *ebpf.MapSpec `ebpf:"key_wrap"`
-	NeighPace   *ebpf.MapSpec `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.MapSpec `ebpf:"peer_stats"`
-	Peers       *ebpf.MapSpec `ebpf:"peers"`
-	RxPace      *ebpf.MapSpec `ebpf:"rx_pace"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	SessionKeys *ebpf.MapSpec `ebpf:"session_keys"`
-	SessionTmpl *ebpf.MapSpec `ebpf:"session_tmpl"`
-	Sessions    *ebpf.MapSpec `ebpf:"sessions"`
+	AllowedV4         *ebpf.MapSpec `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.MapSpec `ebpf:"allowed_v6"`
+	Cstate            *ebpf.MapSpec `ebpf:"cstate"`
+	Drops             *ebpf.MapSpec `ebpf:"drops"`
+	Events            *ebpf.MapSpec `ebpf:"events"`
+	HopWork           *ebpf.MapSpec `ebpf:"hop_work"`
+	Ifconfig          *ebpf.MapSpec `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.MapSpec `ebpf:"install_buf"`
+	KeyWrap           *ebpf.MapSpec `ebpf:"key_wrap"`
+	LocalAddrs        *ebpf.MapSpec `ebpf:"local_addrs"`
+	NeighPace         *ebpf.MapSpec `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.MapSpec `ebpf:"peer_stats"`
+	Peers             *ebpf.MapSpec `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.MapSpec `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.MapSpec `ebpf:"policy_progs"`
+	RxPace            *ebpf.MapSpec `ebpf:"rx_pace"`
+	Scratch           *ebpf.MapSpec `ebpf:"scratch"`
+	SessionKeys       *ebpf.MapSpec `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.MapSpec `ebpf:"session_tmpl"`
+	Sessions          *ebpf.MapSpec `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.MapSpec `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.MapSpec `ebpf:"wgbpfd_peers"`
 }
 
 // wgbpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type wgbpfVariableSpecs struct {
+	WgPolicyHooks *ebpf.VariableSpec `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfObjects contains all objects after they have been loaded into the kernel.
@@ -166,23 +193,28 @@ func (o *wgbpfObjects) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfMaps struct {
-	AllowedV4   *ebpf.Map `ebpf:"allowed_v4"`
-	AllowedV6   *ebpf.Map `ebpf:"allowed_v6"`
-	Cstate      *ebpf.Map `ebpf:"cstate"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	HopWork     *ebpf.Map `ebpf:"hop_work"`
-	Ifconfig    *ebpf.Map `ebpf:"ifconfig"`
-	InstallBuf  *ebpf.Map `ebpf:"install_buf"`
-	KeyWrap     *ebpf.Map `ebpf:"key_wrap"`
-	NeighPace   *ebpf.Map `ebpf:"neigh_pace"`
-	PeerStats   *ebpf.Map `ebpf:"peer_stats"`
-	Peers       *ebpf.Map `ebpf:"peers"`
-	RxPace      *ebpf.Map `ebpf:"rx_pace"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	SessionKeys *ebpf.Map `ebpf:"session_keys"`
-	SessionTmpl *ebpf.Map `ebpf:"session_tmpl"`
-	Sessions    *ebpf.Map `ebpf:"sessions"`
+	AllowedV4         *ebpf.Map `ebpf:"allowed_v4"`
+	AllowedV6         *ebpf.Map `ebpf:"allowed_v6"`
+	Cstate            *ebpf.Map `ebpf:"cstate"`
+	Drops             *ebpf.Map `ebpf:"drops"`
+	Events            *ebpf.Map `ebpf:"events"`
+	HopWork           *ebpf.Map `ebpf:"hop_work"`
+	Ifconfig          *ebpf.Map `ebpf:"ifconfig"`
+	InstallBuf        *ebpf.Map `ebpf:"install_buf"`
+	KeyWrap           *ebpf.Map `ebpf:"key_wrap"`
+	LocalAddrs        *ebpf.Map `ebpf:"local_addrs"`
+	NeighPace         *ebpf.Map `ebpf:"neigh_pace"`
+	PeerStats         *ebpf.Map `ebpf:"peer_stats"`
+	Peers             *ebpf.Map `ebpf:"peers"`
+	PolicyDeliverProg *ebpf.Map `ebpf:"policy_deliver_prog"`
+	PolicyProgs       *ebpf.Map `ebpf:"policy_progs"`
+	RxPace            *ebpf.Map `ebpf:"rx_pace"`
+	Scratch           *ebpf.Map `ebpf:"scratch"`
+	SessionKeys       *ebpf.Map `ebpf:"session_keys"`
+	SessionTmpl       *ebpf.Map `ebpf:"session_tmpl"`
+	Sessions          *ebpf.Map `ebpf:"sessions"`
+	WgbpfdCtxMap      *ebpf.Map `ebpf:"wgbpfd_ctx_map"`
+	WgbpfdPeers       *ebpf.Map `ebpf:"wgbpfd_peers"`
 }
 
 func (m *wgbpfMaps) Close() error {
@@ -196,14 +228,19 @@ func (m *wgbpfMaps) Close() error {
 		m.Ifconfig,
 		m.InstallBuf,
 		m.KeyWrap,
+		m.LocalAddrs,
 		m.NeighPace,
 		m.PeerStats,
 		m.Peers,
+		m.PolicyDeliverProg,
+		m.PolicyProgs,
 		m.RxPace,
 		m.Scratch,
 		m.SessionKeys,
 		m.SessionTmpl,
 		m.Sessions,
+		m.WgbpfdCtxMap,
+		m.WgbpfdPeers,
 	)
 }
 
@@ -211,18 +248,20 @@ func (m *wgbpfMaps) Close() error {
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfVariables struct {
+	WgPolicyHooks *ebpf.Variable `ebpf:"wg_policy_hooks"`
 }
 
 // wgbpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadWgbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type wgbpfPrograms struct {
+	WgCommit          *ebpf.Program `ebpf:"wg_commit"`
 	WgHopEncrypt      *ebpf.Program `ebpf:"wg_hop_encrypt"`
 	WgInstall         *ebpf.Program `ebpf:"wg_install"`
+	WgPolicyDeliver   *ebpf.Program `ebpf:"wg_policy_deliver"`
 	WgProbe           *ebpf.Program `ebpf:"wg_probe"`
 	WgRemove          *ebpf.Program `ebpf:"wg_remove"`
 	WgReserve         *ebpf.Program `ebpf:"wg_reserve"`
-	WgSelftest        *ebpf.Program `ebpf:"wg_selftest"`
 	WgTunEgress       *ebpf.Program `ebpf:"wg_tun_egress"`
 	WgUnderlayIngress *ebpf.Program `ebpf:"wg_underlay_ingress"`
 	WgWrap            *ebpf.Program `ebpf:"wg_wrap"`
@@ -230,12 +269,13 @@ type wgbpfPrograms struct {
 
 func (p *wgbpfPrograms) Close() error {
 	return _WgbpfClose(
+		p.WgCommit,
 		p.WgHopEncrypt,
 		p.WgInstall,
+		p.WgPolicyDeliver,
 		p.WgProbe,
 		p.WgRemove,
 		p.WgReserve,
-		p.WgSelftest,
 		p.WgTunEgress,
 		p.WgUnderlayIngress,
 		p.WgWrap,

@@ -76,7 +76,18 @@ type dhFunc struct {
 
 	ephemeral *ecdh.PrivateKey
 	ephMarker []byte
+
+	// outputs are the DH results handed to flynn/noise, which mixes each
+	// into its chaining key at once and keeps no reference: wipe zeroes them.
+	outputs [][]byte
 }
+
+// Tests observe what wipe must reach: every DH output handed out and every
+// handshake state made. Nil outside tests.
+var (
+	testObserveDH    func(out []byte)
+	testObserveState func(hs *noise.HandshakeState)
+)
 
 func (d *dhFunc) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
 	var priv [32]byte
@@ -94,6 +105,17 @@ func (d *dhFunc) GenerateKeypair(rng io.Reader) (noise.DHKey, error) {
 }
 
 func (d *dhFunc) DH(private, public []byte) ([]byte, error) {
+	out, err := d.dh(private, public)
+	if out != nil {
+		d.outputs = append(d.outputs, out)
+		if testObserveDH != nil {
+			testObserveDH(out)
+		}
+	}
+	return out, err
+}
+
+func (d *dhFunc) dh(private, public []byte) ([]byte, error) {
 	switch {
 	case len(private) == 0:
 	case &private[0] == &d.id.marker[0]:
@@ -112,6 +134,22 @@ func (d *dhFunc) DH(private, public []byte) ([]byte, error) {
 		return d.ephemeral.ECDH(pk)
 	}
 	return nil, errDHKey
+}
+
+// wipe ends a handshake state made with d: it zeroes the DH outputs and
+// the handshake hash (flynn/noise hands out its own slice as the channel
+// binding) and drops the ephemeral key. What flynn/noise keeps unexported
+// (chaining key, its copy of the PSK, cipher keys) and crypto/ecdh's copy
+// of the ephemeral scalar cannot be reached; they go with the state.
+func (d *dhFunc) wipe(hs *noise.HandshakeState) {
+	for _, o := range d.outputs {
+		clear(o)
+	}
+	d.outputs = nil
+	d.ephemeral = nil
+	if hs != nil {
+		clear(hs.ChannelBinding())
+	}
 }
 
 func (d *dhFunc) DHLen() int { return 32 }

@@ -321,12 +321,13 @@ func (h *Handshaker) createInitiationLocked(id *identity, p *peer, now time.Time
 		h.indices.Free(idx)
 		return nil, fmt.Errorf("%w: ephemeral key: %w", ErrRandom, err), false
 	}
-	_, body, err := h.initiatorState(p, pending)
+	hs, dh, body, err := h.initiatorState(p, pending)
 	if err != nil {
 		h.indices.Free(idx)
 		pending.wipe()
 		return nil, err, false
 	}
+	dh.wipe(hs)
 
 	msg = make([]byte, MessageInitiationSize)
 	putHeader(msg, MessageInitiationType, idx)
@@ -392,7 +393,9 @@ func (h *Handshaker) cachedStaticShared(id *identity, pub []byte) ([]byte, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	return bytes.Clone(ss[:]), true, nil
+	out := bytes.Clone(ss[:])
+	clear(ss[:])
+	return out, true, nil
 }
 
 func (h *Handshaker) consumeInitiation(id *identity, msg []byte, now time.Time) (Result, error) {
@@ -407,6 +410,7 @@ func (h *Handshaker) consumeInitiation(id *identity, msg []byte, now time.Time) 
 	if err != nil {
 		return Result{}, err
 	}
+	defer dh.wipe(hs)
 	payload, _, _, err := hs.ReadMessage(nil, msg[initiationNoiseStart:initiationNoiseEnd])
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: initiation: %w", ErrDecrypt, err)
@@ -489,10 +493,11 @@ func (h *Handshaker) consumeResponse(msg []byte, now time.Time) (Result, error) 
 	if p.pending == nil || p.pending.localIndex != idx {
 		return Result{}, fmt.Errorf("%w: %#x has no pending initiation", ErrUnknownIndex, idx)
 	}
-	hs, _, err := h.initiatorState(p, p.pending)
+	hs, dh, _, err := h.initiatorState(p, p.pending)
 	if err != nil {
 		return Result{}, err
 	}
+	defer dh.wipe(hs)
 	payload, cs1, cs2, err := hs.ReadMessage(nil, msg[responseNoiseStart:responseNoiseEnd])
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: response: %w", ErrDecrypt, err)

@@ -16,6 +16,13 @@ type Keypair struct {
 	Created     time.Time
 }
 
+// Wipe zeroes both keys. Whoever drops a Keypair instead of handing it on
+// calls it; keystore.Store.Add does once it has copied them.
+func (k *Keypair) Wipe() {
+	clear(k.Send[:])
+	clear(k.Receive[:])
+}
+
 // String shows the indices only: keys never go into logs.
 func (k Keypair) String() string {
 	return fmt.Sprintf("keypair{local %#x, remote %#x, initiator %t, created %s}",

@@ -45,36 +45,46 @@ func newNoiseState(initiator bool, dh *dhFunc, peerStatic []byte, psk *[32]byte,
 	if err != nil {
 		return nil, fmt.Errorf("noise state: %w", err)
 	}
+	if testObserveState != nil {
+		testObserveState(hs)
+	}
 	return hs, nil
 }
 
 // initiatorState returns the initiator's handshake state right after it
-// wrote message 1 for pending, and that message's Noise part. p.mu must be
-// held.
-func (h *Handshaker) initiatorState(p *peer, pending *pendingInitiation) (*noise.HandshakeState, []byte, error) {
+// wrote message 1 for pending, that message's Noise part, and the state's
+// DH, whose wipe the caller defers. p.mu must be held.
+func (h *Handshaker) initiatorState(p *peer, pending *pendingInitiation) (*noise.HandshakeState, *dhFunc, []byte, error) {
 	id := pending.id
-	ss, err := h.staticSharedLocked(p, id)
-	if err != nil {
+	if _, err := h.staticSharedLocked(p, id); err != nil {
 		// Only a low-order peer public key makes X25519 fail.
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	dh := &dhFunc{id: id, staticShared: func(pub []byte) ([]byte, bool, error) {
 		if len(pub) != len(p.public) || [32]byte(pub) != p.public {
 			return nil, false, nil
 		}
-		return bytes.Clone(ss[:]), true, nil
+		ss, err := h.staticSharedLocked(p, id)
+		if err != nil {
+			return nil, false, err
+		}
+		out := bytes.Clone(ss[:])
+		clear(ss[:])
+		return out, true, nil
 	}}
 	hs, err := newNoiseState(true, dh, p.public[:], &p.psk, &pending.ephemeral)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	body, _, _, err := hs.WriteMessage(nil, pending.timestamp[:])
 	if err != nil {
+		dh.wipe(hs)
 		// Only a low-order peer public key makes X25519 fail here.
-		return nil, nil, fmt.Errorf("%w: writing initiation: %w", ErrUnknownPeer, err)
+		return nil, nil, nil, fmt.Errorf("%w: writing initiation: %w", ErrUnknownPeer, err)
 	}
 	if len(body) != initiationNoiseSize {
-		return nil, nil, fmt.Errorf("noise initiation is %d bytes, want %d", len(body), initiationNoiseSize)
+		dh.wipe(hs)
+		return nil, nil, nil, fmt.Errorf("noise initiation is %d bytes, want %d", len(body), initiationNoiseSize)
 	}
-	return hs, body, nil
+	return hs, dh, body, nil
 }

@@ -24,3 +24,16 @@ type noMirror struct{}
 func (noMirror) Install(*Keypair)            {}
 func (noMirror) SetCurrent(PeerID, *Keypair) {}
 func (noMirror) Remove(uint32)               {}
+
+// ReceiveWindow is implemented by a Mirror whose kernel keeps the replay
+// window of the keypairs it installed. The Store then commits every counter
+// it opens there, so that the kernel's packet path and the Store share one
+// window per keypair and no message is accepted twice, whichever of them
+// sees it first.
+type ReceiveWindow interface {
+	// CommitReceive marks counter as received on the keypair with
+	// localIndex. held is false when the kernel has no such keypair; the
+	// Store's own window decides then. accepted is false for a replay (or
+	// when the kernel could not be asked: fail closed).
+	CommitReceive(localIndex uint32, counter uint64) (accepted, held bool)
+}

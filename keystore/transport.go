@@ -65,12 +65,24 @@ func (s *Store) OpenMessage(msg []byte, now time.Time) (PeerID, []byte, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("open on %s: %w", kp, err)
 	}
-	if !kp.replay.ValidateCounter(counter, RejectAfterMessages) {
+	if !s.commitReceive(kp, counter) {
 		clear(padded)
 		return 0, nil, fmt.Errorf("open on %s: %w: counter %d", kp, ErrReplay, counter)
 	}
 	s.confirm(kp)
 	return kp.peer, padded, nil
+}
+
+// commitReceive marks counter as received on kp after its message
+// authenticated: in the kernel's window if the kernel holds the keypair,
+// else in the Store's own. It reports whether the counter was new.
+func (s *Store) commitReceive(kp *Keypair, counter uint64) bool {
+	if w, ok := s.mirror.(ReceiveWindow); ok {
+		if accepted, held := w.CommitReceive(kp.localIndex, counter); held {
+			return accepted
+		}
+	}
+	return kp.replay.ValidateCounter(counter, RejectAfterMessages)
 }
 
 // SyncSendCounter raises the send counter of the keypair with localIndex to

@@ -27,9 +27,19 @@ type attackLAN struct {
 	victimPort netip.AddrPort // B's WireGuard port
 }
 
-func newAttackLAN(t *testing.T) *attackLAN {
+func newAttackLAN(t *testing.T) *attackLAN { return newAttackLANFamily(t, false) }
+
+// newAttackLANFamily is newAttackLAN over an IPv6 underlay if v6: member i
+// at 2001:db8:77::(i+1).
+func newAttackLANFamily(t *testing.T, v6 bool) *attackLAN {
 	t.Helper()
 	n := newLAN(t, "a", "b", "m")
+	if v6 {
+		for i, node := range n {
+			node.under = fmt.Sprintf("2001:db8:77::%d", i+1)
+			node.ns.MustRun(t, "ip", "addr", "add", node.under+"/64", "dev", "ul0", "nodad")
+		}
+	}
 	l := &attackLAN{a: n[0], b: n[1], m: n[2]}
 	dir := t.TempDir()
 	l.confA = writeMultiConf(t, dir, l.a.ifname, l.a.key, 51820, l.a.inner+"/24", "",

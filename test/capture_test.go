@@ -57,7 +57,7 @@ type udpFrame struct {
 	payload  []byte
 }
 
-// collect returns the first n received IPv4 UDP datagrams that match, or
+// collect returns the first n received UDP datagrams that match, or
 // an error after timeout. It may run in its own goroutine.
 func (tap *packetTap) collect(n int, timeout time.Duration, match func(udpFrame) bool) ([]udpFrame, error) {
 	var out []udpFrame
@@ -75,6 +75,9 @@ func (tap *packetTap) collect(n int, timeout time.Duration, match func(udpFrame)
 			continue
 		}
 		f, ok := parseUDP4(buf[:m])
+		if !ok {
+			f, ok = parseUDP6(buf[:m])
+		}
 		if ok && match(f) {
 			out = append(out, f)
 		}
@@ -100,6 +103,27 @@ func parseUDP4(b []byte) (udpFrame, bool) {
 	return udpFrame{
 		src:     netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), binary.BigEndian.Uint16(udp[0:2])),
 		dst:     netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), binary.BigEndian.Uint16(udp[2:4])),
+		payload: append([]byte(nil), udp[8:ulen]...),
+	}, true
+}
+
+// parseUDP6 parses Ethernet/IPv6/UDP with no extension header.
+func parseUDP6(b []byte) (udpFrame, bool) {
+	if len(b) < 14+40+8 || binary.BigEndian.Uint16(b[12:14]) != 0x86dd {
+		return udpFrame{}, false
+	}
+	ip := b[14:]
+	if ip[0]>>4 != 6 || ip[6] != unix.IPPROTO_UDP {
+		return udpFrame{}, false
+	}
+	udp := ip[40:]
+	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
+	if ulen < 8 || ulen > len(udp) {
+		return udpFrame{}, false
+	}
+	return udpFrame{
+		src:     netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[8:24])), binary.BigEndian.Uint16(udp[0:2])),
+		dst:     netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[24:40])), binary.BigEndian.Uint16(udp[2:4])),
 		payload: append([]byte(nil), udp[8:ulen]...),
 	}, true
 }
@@ -135,4 +159,38 @@ func (r *rawSender) send(src, dst netip.AddrPort, payload []byte) error {
 	binary.BigEndian.PutUint16(pkt[24:26], uint16(8+len(payload)))
 	copy(pkt[28:], payload)
 	return unix.Sendto(r.fd, pkt, 0, &unix.SockaddrInet4{Addr: d})
+}
+
+// sendFragments sends payload from src to dst as a UDP datagram in two
+// IPv4 fragments (the first holding the UDP header and 8k bytes of
+// payload), which the receiving stack reassembles.
+func (r *rawSender) sendFragments(src, dst netip.AddrPort, payload []byte, id uint16) error {
+	udp := make([]byte, 8+len(payload))
+	binary.BigEndian.PutUint16(udp[0:2], src.Port())
+	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
+	copy(udp[8:], payload)
+	split := (len(udp) / 2) &^ 7
+	for i, part := range [][]byte{udp[:split], udp[split:]} {
+		pkt := make([]byte, 20+len(part))
+		pkt[0] = 0x45
+		binary.BigEndian.PutUint16(pkt[4:6], id)
+		frag := uint16(0)
+		if i == 0 {
+			frag = 0x2000 // more fragments
+		} else {
+			frag = uint16(split / 8)
+		}
+		binary.BigEndian.PutUint16(pkt[6:8], frag)
+		pkt[8] = 64
+		pkt[9] = unix.IPPROTO_UDP
+		s, d := src.Addr().As4(), dst.Addr().As4()
+		copy(pkt[12:16], s[:])
+		copy(pkt[16:20], d[:])
+		copy(pkt[20:], part)
+		if err := unix.Sendto(r.fd, pkt, 0, &unix.SockaddrInet4{Addr: d}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -34,6 +34,8 @@ type lanNode struct {
 	inner  string // 10.77.0.N
 	ifname string
 	key    config.PrivateKey
+	sw     *nstest.NS // the switch's namespace
+	port   string     // this member's port on the switch
 }
 
 func (n *lanNode) pub() config.Key { return n.key.Public() }
@@ -57,8 +59,10 @@ func newLAN(t *testing.T, names ...string) []*lanNode {
 			inner:  fmt.Sprintf("10.77.0.%d", i+1),
 			ifname: uniqueIf(t, "w"+name[:1]),
 			key:    key,
+			sw:     sw,
+			port:   fmt.Sprintf("p%d", i),
 		}
-		port := fmt.Sprintf("p%d", i)
+		port := n.port
 		nstest.Veth(t, n.ns, "ul0", sw, port)
 		sw.MustRun(t, "ip", "link", "set", port, "master", "br0")
 		n.ns.MustRun(t, "ip", "addr", "add", n.under+"/24", "dev", "ul0")
