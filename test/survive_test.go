@@ -411,3 +411,33 @@ func TestTakeOverKeepsEndpoint(t *testing.T) {
 	ping(t, tp.a, tp.innerB, 3)
 	ping(t, tp.b, tp.innerA, 3)
 }
+
+// TestTakeOverAppliesFile: a file changed while no daemon ran is applied
+// on take-over as a reload would: a new address and AllowedIPs appear, an
+// address the file dropped goes, and the tunnel never stops.
+func TestTakeOverAppliesFile(t *testing.T) {
+	tp, h, confA, da := survivalPair(t, "Address = 10.79.0.1/24\n")
+	ping(t, tp.a, tp.innerB, 2)
+	if out := tp.a.MustRun(t, "ip", "addr", "show", tp.ifA); !strings.Contains(out, "10.79.0.1/24") {
+		t.Fatalf("second address missing before the change:\n%s", out)
+	}
+	_ = da.stop(t, syscall.SIGKILL)
+	// The file now has another second address and one more AllowedIPs.
+	confA = tp.writeConf(t, tp.ifA, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32, 10.80.0.0/24", endpoint(tp.underB, 51820), "Address = 10.81.0.1/24\n")
+	p := startPing(t, tp.a, tp.innerB, 300)
+	da = h.start(t, tp.a, "wgbpfd", confA, tp.ifA)
+	waitLog(t, da, "took over the running interface and data plane", 10*time.Second)
+	if sent, lost, gap := p.result(t); lost != 0 {
+		t.Errorf("%d of %d pings lost across the take-over (gap %v)", lost, sent, gap)
+	}
+	out := tp.a.MustRun(t, "ip", "addr", "show", tp.ifA)
+	if !strings.Contains(out, "10.81.0.1/24") || strings.Contains(out, "10.79.0.1/24") || !strings.Contains(out, tp.innerA+"/24") {
+		t.Errorf("addresses after the take-over, want %s and 10.81.0.1 only:\n%s", tp.innerA, out)
+	}
+	if out := tp.a.MustRun(t, "wg", "show", tp.ifA, "allowed-ips"); !strings.Contains(out, "10.80.0.0/24") {
+		t.Errorf("AllowedIPs after the take-over:\n%s", out)
+	}
+	if out := tp.a.MustRun(t, "ip", "route", "show", "10.80.0.0/24"); !strings.Contains(out, tp.ifA) {
+		t.Errorf("no route for the new AllowedIPs:\n%s", out)
+	}
+}
