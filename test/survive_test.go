@@ -171,8 +171,15 @@ func across(t *testing.T, tp *topology, what string, swap func()) {
 // it, with either suite (aes-cbc keypairs are crypto contexts in the
 // pinned maps). SIGTERM then removes everything.
 func TestCrashKeepsForwarding(t *testing.T) {
-	for _, c := range []struct{ name, extra string }{{"chacha20poly1305", ""}, {"aes-cbc", "Cipher = aes-cbc\n"}} {
-		t.Run(c.name, func(t *testing.T) { crashKeepsForwarding(t, c.extra) })
+	for _, c := range []struct{ name, extra string }{{"chacha20poly1305", ""}, {"aes-cbc", "Cipher = aes-cbc\n"}, {"policy", "policy"}} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.extra == "policy" {
+				// A policy on both hooks (flow accounting): the successor
+				// installs its own before its programs take packets.
+				c.extra = "Policy = " + example(t, "flows") + "\n"
+			}
+			crashKeepsForwarding(t, c.extra)
+		})
 	}
 }
 
@@ -199,6 +206,9 @@ func crashKeepsForwarding(t *testing.T, extra string) {
 	// The counters carried on (the stream's megabytes are in them).
 	if _, peers := wgDump(t, tp.a, tp.ifA); peers[tp.keyB.Public().String()].tx < txBefore || txBefore < 1<<20 {
 		t.Errorf("bytes sent to the peer: %d before the crash, %d after the take-over; want them carried on", txBefore, peers[tp.keyB.Public().String()].tx)
+	}
+	if strings.Contains(extra, "Policy") && !strings.Contains(dn.logText(), "policy loaded") {
+		t.Errorf("the successor did not install the policy:\n%s", dn.logText())
 	}
 	// The successor's own keypair replaced the unrecoverable one.
 	waitLog(t, dn, "handshake initiation sent", 5*time.Second)
