@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench bench-crypto bench-tunnel test test-unit lint generate check-generate fuzz install clean examples
+.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples
 
 all: build
 
@@ -82,6 +82,15 @@ bin/examples/%.o: examples/%.c include/wgbpfd/policy.h
 
 bench-crypto:
 	$(GO) test ./dataplane -run '^$$' -bench Crypto -benchtime 20000x
+
+# bench-restart: pings lost and the longest gap of a ping every 10 ms across
+# kill -9 + restart, a planned restart (SIGUSR2), an upgrade to a new binary,
+# an upgrade to another map layout (a clean restart), and wireguard-go's
+# kill -9 + restart. Root; the namespace tests that measure it, summarised.
+bench-restart:
+	CI=true $(GO) test ./test $(TESTFLAGS) -p 1 -v \
+		-run 'TestCrashKeepsForwarding|TestPlannedRestartAndUpgrade|TestRestartLossWireguardGo' \
+		| grep -E 'pings every 10 ms|^(--- |ok|FAIL)'
 
 # Brief fuzzing of every parser (seed corpora live in testdata/fuzz). The
 # budget is a count of runs, not a duration: with a duration, Go 1.26's fuzz

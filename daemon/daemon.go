@@ -27,7 +27,10 @@ type Options struct {
 	Logger      *slog.Logger
 	MetricsAddr string           // "" disables the Prometheus endpoint
 	Reload      <-chan os.Signal // SIGHUP: re-read the file, apply differences
-	Version     string
+	// Handoff (SIGUSR2): exit leaving the interface and the data plane
+	// running, for a successor started from the same file to take over.
+	Handoff <-chan os.Signal
+	Version string
 	// TestRekeyAfter replaces REKEY_AFTER_TIME when positive, so that tests
 	// can watch rekeys under traffic in seconds. Run refuses it unless the
 	// build has TestHooks.
@@ -66,8 +69,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkBTF(); err != nil {
 		return err
 	}
-	if _, err := dataplane.EnsureBPFFS(); err != nil {
+	if mounted, err := dataplane.EnsureBPFFS(); err != nil {
 		return err
+	} else if mounted {
+		log.Warn("mounted a bpffs of its own on /sys/fs/bpf (none was there, e.g. under `ip netns exec`): if it is private to this process, the data plane will not outlive it (use nsenter --net instead)")
 	}
 	if err := checkSuites(cfg); err != nil {
 		return err
@@ -91,6 +96,11 @@ func Run(ctx context.Context, o Options) error {
 			_ = sdNotify("STOPPING=1")
 			log.Info("stopping")
 			return nil
+		case <-o.Handoff:
+			_ = sdNotify("STOPPING=1")
+			log.Info("handing over: exiting, the interface and data plane stay for a successor")
+			up.handoff = true
+			return ErrHandedOver
 		case <-o.Reload:
 			_ = sdNotify("RELOADING=1")
 			if err := up.reload(o.ConfigPath); err != nil {
@@ -120,6 +130,7 @@ type running struct {
 	metrics  *metricsServer
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	handoff  bool // teardown leaves the interface and data plane running
 }
 
 func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Logger) (r *running, err error) {
@@ -139,10 +150,25 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 		}
 	}
 	fwmark := cfg.Interface.FwMark
-	if removed, cerr := netif.CleanupStale(o.Interface, fwmark); cerr != nil {
-		return r, startErr(ExitInterface, "%s: %w", o.Interface, cerr)
-	} else if len(removed) > 0 {
-		log.Info("removed leftovers of an earlier run", "what", removed)
+	adopt, why, err := adoptable(o.Interface, cfg)
+	if err != nil {
+		return r, err
+	}
+	if why != "" {
+		log.Warn("not taking over the data plane left running for this interface; starting clean", "reason", why)
+	}
+	if adopt {
+		err := r.adopt(cfg)
+		if err == nil {
+			return r, r.completeBringUp(ctx, cfg, false)
+		}
+		// Nothing half-adopted stays: what was taken goes, with the rest
+		// of the leftovers below, and the start is clean.
+		log.Warn("taking over the running data plane failed; starting clean", "err", err)
+		r.abandonAdoption()
+	}
+	if err := removeLeftovers(o.Interface, fwmark, log); err != nil {
+		return r, err
 	}
 	if err := r.hooks("PreUp", cfg.Interface.PreUp); err != nil {
 		return r, err
@@ -155,6 +181,11 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 			return r, startErr(ExitInterface, "interface %s already exists", o.Interface)
 		}
 		return r, fmt.Errorf("creating interface %s: %w", o.Interface, err)
+	}
+	// Persistent: the interface, and the data plane on it, outlive this
+	// process (kill -9, a planned restart); stopping deletes it.
+	if err := netif.Persist(r.tun); err != nil {
+		return r, fmt.Errorf("interface %s: %w", o.Interface, err)
 	}
 	if err := r.net.AddAddresses(cfg.Interface.Addresses); err != nil {
 		return r, err
@@ -200,12 +231,24 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	if err != nil {
 		return r, &StartError{Code: ExitConfig, Err: err}
 	}
-	r.dev.listenPort = r.sock.port
 	r.dev.policy = polInfo
 	if polInfo.File != "" {
 		r.logPolicy(polInfo)
 	}
 	r.dev.fwmark = fwmark
+	if err := r.completeBringUp(ctx, cfg, true); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// completeBringUp is the part of the start that is the same whether the
+// data plane was taken over or made: wiring the device, DNS, the PostUp
+// hooks (fresh starts only: a taken-over interface had them run), the
+// loops, and the identity a successor checks.
+func (r *running) completeBringUp(ctx context.Context, cfg *config.Config, fresh bool) error {
+	log := r.log
+	r.dev.listenPort = r.sock.port
 	r.dev.rebind = r.rebind
 	r.dev.remark = r.remark
 	r.resolveEndpoints()
@@ -213,19 +256,32 @@ func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Lo
 	if dns := dnsOf(cfg); !dns.Empty() {
 		warning, derr := r.net.SetDNS(dns)
 		if derr != nil {
-			return r, fmt.Errorf("setting DNS: %w", derr)
+			return fmt.Errorf("setting DNS: %w", derr)
 		}
 		if warning != "" {
 			log.Warn(warning)
 		}
 	}
-	if err := r.hooks("PostUp", cfg.Interface.PostUp); err != nil {
-		return r, err
+	if fresh {
+		if err := r.hooks("PostUp", cfg.Interface.PostUp); err != nil {
+			return err
+		}
+	} else if len(cfg.Interface.PostUp) > 0 {
+		log.Info("PostUp hooks not run: the interface was taken over, they ran when it came up")
 	}
 	if err := r.startLoops(ctx); err != nil {
-		return r, err
+		return err
 	}
-	return r, nil
+	if !fresh {
+		r.dev.mu.Lock()
+		r.dev.handshakeAllLocked(r.dev.now())
+		r.dev.mu.Unlock()
+	}
+	// Last: a successor adopts only a data plane whose start finished.
+	if err := r.dp.dp.WriteIdentity(identityOf(cfg)); err != nil {
+		return fmt.Errorf("recording the data plane's identity: %w", err)
+	}
+	return nil
 }
 
 func (r *running) hooks(stage string, cmds []string) error {
@@ -251,7 +307,7 @@ func (r *running) writeTUN(pkt []byte) error {
 // the configuration back when SaveConfig is set. It is safe on a partial
 // bring-up.
 func (r *running) teardown() {
-	if r.dev != nil {
+	if r.dev != nil && !r.handoff {
 		if err := r.hooks("PreDown", r.cfg.Interface.PreDown); err != nil {
 			r.log.Warn("PreDown hook failed", "err", err)
 		}
@@ -267,7 +323,7 @@ func (r *running) teardown() {
 	} else if r.metricsL != nil {
 		_ = r.metricsL.Close()
 	}
-	if r.dev != nil && r.cfg.Interface.SaveConfig {
+	if r.dev != nil && r.cfg.Interface.SaveConfig && !r.handoff {
 		if err := config.WriteFile(r.o.ConfigPath, r.dev.snapshotConfig()); err != nil {
 			r.log.Error("SaveConfig: writing the configuration back", "err", err)
 		} else {
@@ -283,6 +339,20 @@ func (r *running) teardown() {
 		_ = r.tun.Close()
 	}
 	r.wg.Wait()
+	if r.handoff {
+		// The kernel keeps the keypairs: only this process's copies go.
+		if r.dev != nil {
+			r.dev.mirror.release()
+			r.dev.store.Clear()
+		}
+		if r.dp != nil {
+			if err := r.dp.dp.Release(); err != nil {
+				r.log.Warn("releasing the data plane", "err", err)
+			}
+		}
+		r.log.Info("handed over: interface and data plane left running")
+		return
+	}
 	if r.dev != nil {
 		r.dev.store.Clear()
 	}

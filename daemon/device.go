@@ -62,6 +62,12 @@ type device struct {
 
 	loadDetect handshake.LoadDetector
 
+	// Taking over a running data plane (adopt.go): the ids the peers had,
+	// by public key, while the file's peers are added; the predecessor's
+	// keypairs still in the kernel.
+	presetIDs map[config.Key]uint32
+	adopted   []uint32
+
 	dropsLogged   map[string]uint64 // data plane drops at the last log line
 	queuesLogged  map[string]uint64 // kernel queue drops at the last log line
 	dropsLoggedAt time.Time
@@ -94,7 +100,14 @@ func (s *deviceStats) countSlow(what string) {
 }
 
 func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time, rekeyAfter time.Duration) (*device, error) {
+	return newDeviceWithIDs(name, cfg, mtu, k, out, tun, log, now, rekeyAfter, nil)
+}
+
+// newDeviceWithIDs is newDevice for a taken-over data plane: peers listed
+// in ids keep the data plane id they had.
+func newDeviceWithIDs(name string, cfg *config.Config, mtu int, k kernel, out packetSender, tun func([]byte) error, log *slog.Logger, now func() time.Time, rekeyAfter time.Duration, ids map[config.Key]uint32) (*device, error) {
 	d := &device{
+		presetIDs:     ids,
 		rekeyAfter:    rekeyAfter,
 		maxPeers:      dataplane.MaxPeers,
 		maxAllowedIPs: dataplane.MaxAllowedIPs,
@@ -113,6 +126,9 @@ func newDevice(name string, cfg *config.Config, mtu int, k kernel, out packetSen
 	}
 	d.mirror = newSessionMirror(k, d.hs.Indices(), log)
 	d.store = keystore.New(d.mirror)
+	for _, id := range ids {
+		d.nextID = max(d.nextID, id)
+	}
 	for i := range cfg.Peers {
 		if err := d.addPeerLocked(cfg.Peers[i]); err != nil {
 			return nil, err
@@ -176,17 +192,35 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 	if err := d.hs.AddPeer(pc.PublicKey, psk); err != nil {
 		return fmt.Errorf("peer %s: %w", pc.PublicKey, err)
 	}
-	d.nextID++
-	p := &peer{id: d.nextID, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc)), tm: newPeerTimers(pc.PersistentKeepalive, d.rekeyAfter)}
+	id, preset := d.presetIDs[pc.PublicKey]
+	if !preset {
+		d.nextID++
+		id = d.nextID
+	}
+	p := &peer{id: id, pub: pc.PublicKey, cfg: pc, suite: suiteOf(d.cfg.PeerCipher(&pc)), tm: newPeerTimers(pc.PersistentKeepalive, d.rekeyAfter)}
 	if pc.Endpoint != "" {
 		if ap, err := netip.ParseAddrPort(pc.Endpoint); err == nil {
 			p.endpoint = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 		// Hostnames are resolved by the caller (resolve.go) and set later.
 	}
+	dk, isDP := d.k.(*dataplaneKernel)
+	if preset && isDP {
+		// Taken over: the data plane's endpoint is newer than the file's
+		// (roaming) and stays.
+		if ep, ok := dk.adoptedEndpoint(p.id); ok && ep.IsValid() {
+			p.endpoint = ep
+		}
+	}
 	if err := d.k.SetPeer(p.id, uint8(p.suite), p.endpoint); err != nil {
 		_ = d.hs.RemovePeer(pc.PublicKey)
 		return fmt.Errorf("peer %s: data plane: %w", pc.PublicKey, err)
+	}
+	if isDP {
+		// For a successor: which peer this id is.
+		if err := dk.dp.SetPeerKey(p.id, p.pub); err != nil {
+			d.log.Warn("recording the peer's public key in the data plane", "peer", p.pub.String(), "err", err)
+		}
 	}
 	for _, pfx := range pc.AllowedIPs {
 		d.claimPrefix(pfx, p)
@@ -237,6 +271,10 @@ func (d *device) removePeerLocked(pub config.Key) {
 	if err := d.k.DeletePeer(p.id); err != nil {
 		d.log.Warn("removing peer from the data plane", "peer", pub.String(), "err", err)
 	}
+	if dk, ok := d.k.(*dataplaneKernel); ok {
+		_ = dk.dp.DeletePeerKey(p.id)
+	}
+	delete(d.presetIDs, pub) // re-added, it is a new peer
 	d.unpublishPeerLocked(p)
 	_ = d.hs.RemovePeer(pub)
 	delete(d.peers, pub)

@@ -20,7 +20,13 @@ type sessionMirror struct {
 	slots   map[keystore.PeerID]*slotIndices
 	owners  map[uint32]keystore.PeerID // local index → peer, for Remove
 	errors  uint64
+	// released: the process is handing the data plane over; the kernel's
+	// sessions are the successor's and stay.
+	released bool
 }
+
+// release stops the mirror from changing the kernel.
+func (m *sessionMirror) release() { m.released = true }
 
 type slotIndices struct{ current, previous, next uint32 }
 
@@ -103,6 +109,10 @@ func (m *sessionMirror) SetCurrent(p keystore.PeerID, kp *keystore.Keypair) {
 
 // Remove implements keystore.Mirror.
 func (m *sessionMirror) Remove(localIndex uint32) {
+	if m.released {
+		m.indices.Free(localIndex)
+		return
+	}
 	if p, ok := m.owners[localIndex]; ok {
 		delete(m.owners, localIndex)
 		if s := m.slots[p]; s != nil {
@@ -143,6 +153,9 @@ func (m *sessionMirror) current(p keystore.PeerID) uint32 {
 func (m *sessionMirror) forget(p keystore.PeerID) { delete(m.slots, p) }
 
 func (m *sessionMirror) push(p keystore.PeerID) {
+	if m.released {
+		return
+	}
 	s := m.slots[p]
 	if err := m.k.SetPeerSessions(uint32(p), s.current, s.previous, s.next); err != nil {
 		m.errors++

@@ -20,7 +20,14 @@ const (
 	ExitInterface    = 6 // the interface already exists
 	ExitPortInUse    = 7 // ListenPort (or the --metrics port) is taken
 	ExitKernelLoader = 8 // the BPF object did not load
+	// ExitHandedOver: SIGUSR2 made the daemon exit leaving the interface
+	// and data plane running for a successor (EX_TEMPFAIL; the systemd
+	// unit restarts on it).
+	ExitHandedOver = 75
 )
+
+// ErrHandedOver is Run's result after a hand-over (SIGUSR2).
+var ErrHandedOver = &StartError{Code: ExitHandedOver, Err: errors.New("exited for a successor; the interface and data plane stay running")}
 
 // StartError is a start-up failure with the exit code of its class.
 type StartError struct {

@@ -66,6 +66,7 @@ func (d *device) tick() {
 	defer d.mu.Unlock()
 	now := d.now()
 	d.store.Expire(now)
+	d.reapAdoptedLocked(now)
 	for _, p := range d.peers {
 		// Only a peer with a kernel session can have kernel traffic; with
 		// 10,000 configured peers most have none.

@@ -17,6 +17,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // AttachConfig says where the packet path runs. Attach must be called by a
@@ -44,7 +46,8 @@ type attachment struct {
 	hop1     string
 	hop0Idx  int
 	hop1Idx  int
-	links    []link.Link       // wg0 egress, hop ingress
+	links    []link.Link       // hop encrypt, hop decrypt, wg0 egress (fixedLinks)
+	pinDir   string            // links are pinned here (and new ones as they come)
 	underlay map[int]link.Link // ingress per underlay ifindex
 	addrs    *addrTracker      // local_addrs kept in step
 	stop     chan struct{}     // closes the link watcher
@@ -55,13 +58,12 @@ type attachment struct {
 // configured MTU and bpf_skb_change_tail needs room for the outer packet.
 const hopMTU = 65535
 
-// hopNames names the veth pair after the TUN: "<tun>-hop0" (wg0 egress
-// redirects plaintext into it) and "<tun>-hop1" (the encrypting end).
+// hopNames names the veth pair of the TUN: hop0 (wg0 egress redirects
+// plaintext into it) and hop1 (the encrypting end). netif owns the naming,
+// so that its start-up cleanup and the data plane agree.
 func hopNames(tun string) (string, string) {
-	if len(tun) > 10 {
-		tun = tun[:10]
-	}
-	return tun + "-hop0", tun + "-hop1"
+	n := netif.HopNames(tun)
+	return n[0], n[1]
 }
 
 // Attach creates the veth hop, writes the interface configuration and
@@ -137,6 +139,7 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 		{d.objs.WgUnderlayIngress, a.hop0Idx, ebpf.AttachTCXIngress, "hop decrypt"},
 		{d.objs.WgTunEgress, cfg.TunIndex, ebpf.AttachTCXEgress, "TUN egress"},
 	} {
+
 		l, err := link.AttachTCX(link.TCXOptions{Interface: x.index, Program: x.prog, Attach: x.at})
 		if err != nil {
 			return fmt.Errorf("attach: %s: %w", x.what, err)
@@ -164,6 +167,127 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 	return nil
 }
 
+// fixedLinks name the pins of the attachment's links, in a.links order.
+var fixedLinks = [...]string{linkPinPrefix + "hop_encrypt", linkPinPrefix + "hop_decrypt", linkPinPrefix + "tun_egress"}
+
+// pinLinks pins every link under dir; links attached later are pinned as
+// they come.
+func (a *attachment) pinLinks(dir string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pinDir = dir
+	for i, l := range a.links {
+		if err := l.Pin(filepath.Join(dir, fixedLinks[i])); err != nil {
+			return fmt.Errorf("pinning link %s: %w", fixedLinks[i], err)
+		}
+	}
+	for idx, l := range a.underlay {
+		if err := l.Pin(filepath.Join(dir, underlayPin(idx))); err != nil {
+			return fmt.Errorf("pinning link %s: %w", underlayPin(idx), err)
+		}
+	}
+	return nil
+}
+
+// unpinLinks removes the links' pins: closing them then detaches them.
+func (a *attachment) unpinLinks() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pinDir == "" {
+		return nil
+	}
+	var errs []error
+	for _, l := range a.links {
+		errs = append(errs, l.Unpin())
+	}
+	for _, l := range a.underlay {
+		errs = append(errs, l.Unpin())
+	}
+	a.pinDir = ""
+	return errors.Join(errs...)
+}
+
+// adoptAttachment makes a (the running links, taken over by Adopt) this
+// data plane's attachment, in the calling thread's namespace: the
+// interface configuration is rewritten from a.cfg (a successor's port,
+// mark and MTU apply now), the watcher starts, underlay links that came
+// while nobody watched get the ingress program.
+func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ns, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("adopt: current network namespace: %w", err)
+	}
+	a.ns = ns
+	d.att = a
+	if a.cfg.ListenPort == 0 {
+		a.cfg.ListenPort = ifc.ListenPort
+	}
+	ifc.ListenPort = a.cfg.ListenPort
+	ifc.Fwmark = a.cfg.FwMark
+	ifc.MTU = uint32(a.cfg.MTU)
+	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("adopt: writing ifconfig: %w", err)
+	}
+	if err := d.pruneLocalAddrs(); err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	if a.addrs, err = d.trackAddrs(ns, a.cfg.OnWatchError); err != nil {
+		return fmt.Errorf("adopt: %w", err)
+	}
+	if a.cfg.WatchLinks {
+		if err := d.watchLinks(); err != nil {
+			return err
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("adopt: listing links: %w", err)
+	}
+	for _, l := range links {
+		if a.isUnderlay(l) {
+			if err := a.attachUnderlay(d.objs.WgUnderlayIngress, l.Attrs().Index); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// release closes the attachment's file descriptors and leaves the pinned
+// links, the hop and the interface configuration running.
+func (d *Dataplane) release() error {
+	a := d.att
+	if a == nil {
+		return nil
+	}
+	d.att = nil
+	var errs []error
+	if a.stop != nil {
+		close(a.stop)
+		select {
+		case <-a.watching:
+		case <-time.After(5 * time.Second):
+			errs = append(errs, errors.New("release: the link watcher did not stop within 5 s"))
+		}
+	}
+	if a.addrs != nil {
+		errs = append(errs, a.addrs.close())
+	}
+	a.mu.Lock()
+	for _, l := range a.underlay {
+		errs = append(errs, l.Close())
+	}
+	a.underlay = nil
+	a.mu.Unlock()
+	for _, l := range a.links {
+		errs = append(errs, l.Close())
+	}
+	a.ns.Close()
+	return errors.Join(errs...)
+}
+
 // isUnderlay: Ethernet-framed links that are not ours. L3 devices (TUNs,
 // WireGuard) have no MAC header for the ingress parser.
 func (a *attachment) isUnderlay(l netlink.Link) bool {
@@ -180,10 +304,21 @@ func (a *attachment) isUnderlay(l netlink.Link) bool {
 // hop1 (bpf_fib_lookup requires it on its input device), and brings it up.
 func (a *attachment) createHop(tunName string) error {
 	h0, h1 := hopNames(tunName)
-	if old, err := netlink.LinkByName(h0); err == nil {
-		// Left behind by a daemon that died: ours by name.
-		if err := netlink.LinkDel(old); err != nil {
-			return fmt.Errorf("attach: removing stale %s: %w", h0, err)
+	// Left behind by a daemon of this interface that died: a veth marked
+	// with our alias (a crash between creation and marking leaves an
+	// unmarked veth under our hashed name, which is ours too).
+	stale, err := netif.HopLinks(tunName)
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	if l, err := netlink.LinkByName(h0); err == nil && l.Attrs().Alias == "" {
+		if _, ok := l.(*netlink.Veth); ok {
+			stale = append(stale, l)
+		}
+	}
+	for _, old := range stale {
+		if err := netlink.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("attach: removing stale %s: %w", old.Attrs().Name, err)
 		}
 	}
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: h0, MTU: hopMTU, TxQLen: 1000}, PeerName: h1}
@@ -195,6 +330,9 @@ func (a *attachment) createHop(tunName string) error {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
 			return fmt.Errorf("attach: %s: %w", name, err)
+		}
+		if err := netlink.LinkSetAlias(l, netif.HopAlias(tunName)); err != nil {
+			return fmt.Errorf("attach: %s alias: %w", name, err)
 		}
 		if name == h0 {
 			a.hop0Idx = l.Attrs().Index
@@ -297,6 +435,12 @@ func (a *attachment) attachUnderlay(prog *ebpf.Program, ifindex int) error {
 	if err != nil {
 		return fmt.Errorf("attaching underlay ingress to ifindex %d: %w", ifindex, err)
 	}
+	if a.pinDir != "" {
+		if err := l.Pin(filepath.Join(a.pinDir, underlayPin(ifindex))); err != nil {
+			l.Close()
+			return fmt.Errorf("pinning the underlay ingress link of ifindex %d: %w", ifindex, err)
+		}
+	}
 	a.underlay[ifindex] = l
 	return nil
 }
@@ -318,6 +462,9 @@ func (a *attachment) detachUnderlay(ifindex int) error {
 		return nil
 	}
 	delete(a.underlay, ifindex)
+	if a.pinDir != "" {
+		_ = l.Unpin()
+	}
 	return l.Close()
 }
 
@@ -431,7 +578,8 @@ func (d *Dataplane) detach() error {
 		return nil
 	}
 	d.att = nil
-	var errs []error
+	// Unpinned, closing a link detaches it.
+	errs := []error{a.unpinLinks()}
 	if a.stop != nil {
 		close(a.stop)
 		// Wait for the watcher, so that it attaches nothing and reports

@@ -19,7 +19,9 @@ type Dataplane struct {
 	ev     *eventReader
 	evErr  error
 
-	pinDir string // set by Pin (pin.go)
+	pinDir   string    // set by Pin (pin.go) or Adopt (persist.go)
+	identity *ebpf.Map // pinned identity record (persist.go)
+	peerKeys *ebpf.Map // pinned peer id → public key (persist.go)
 
 	policy *Policy // installed by InstallPolicy (policy.go)
 }
@@ -28,7 +30,11 @@ type Dataplane struct {
 // is part of the returned error.
 func Load() (*Dataplane, error) {
 	d := &Dataplane{}
-	if err := loadWgbpfObjects(&d.objs, nil); err != nil {
+	spec, err := loadSpec()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("loading BPF objects: %+v", ve)
@@ -43,8 +49,40 @@ func Load() (*Dataplane, error) {
 	return d, nil
 }
 
-// Close detaches the packet path and releases the programs and maps
-// (pinned ones stay pinned).
+// Close unpins everything, detaches the packet path and releases the
+// programs and maps: the data plane is gone (a stop).
 func (d *Dataplane) Close() error {
-	return errors.Join(d.closeEvents(), d.detach(), d.Unpin(), d.policy.Close(), d.objs.Close())
+	return errors.Join(d.closeEvents(), d.Unpin(), d.detach(), d.policy.Close(), d.closeMaps())
+}
+
+// Release lets go of the data plane and leaves it running: links, hop,
+// interface configuration and pinned maps stay for a successor (a
+// planned restart). Without pins it is the same as Close.
+func (d *Dataplane) Release() error {
+	if d.pinDir == "" {
+		return d.Close()
+	}
+	return errors.Join(d.closeEvents(), d.release(), d.policy.Close(), d.closeMaps())
+}
+
+func (d *Dataplane) closeMaps() error {
+	var errs []error
+	for _, m := range []*ebpf.Map{d.identity, d.peerKeys} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	d.identity, d.peerKeys = nil, nil
+	return errors.Join(append(errs, d.objs.Close())...)
+}
+
+// loadSpec is the embedded object's collection spec, as this build loads
+// it (testLayoutChange alters it in builds made to test upgrades).
+func loadSpec() (*ebpf.CollectionSpec, error) {
+	spec, err := loadWgbpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading the BPF object: %w", err)
+	}
+	testLayoutChange(spec)
+	return spec, nil
 }

@@ -100,3 +100,34 @@ func (t *addrTracker) close() error {
 		return errors.New("the address watcher did not stop within 5 s")
 	}
 }
+
+// pruneLocalAddrs deletes from a taken-over local_addrs the addresses the
+// namespace no longer has (removed while no daemon watched); trackAddrs
+// then adds the current ones.
+func (d *Dataplane) pruneLocalAddrs() error {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("listing addresses: %w", err)
+	}
+	have := map[wgbpfWgLocalAddr]bool{}
+	for _, ad := range addrs {
+		if a, ok := addrOf(ad.IP); ok {
+			have[localAddrKey(a)] = true
+		}
+	}
+	var stale []wgbpfWgLocalAddr
+	var k wgbpfWgLocalAddr
+	var v uint8
+	it := d.objs.LocalAddrs.Iterate()
+	for it.Next(&k, &v) {
+		if !have[k] {
+			stale = append(stale, k)
+		}
+	}
+	for _, k := range stale {
+		if err := d.objs.LocalAddrs.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return it.Err()
+}

@@ -5,54 +5,118 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
-// PinRoot is where each interface's observable maps are pinned, one
-// directory per interface, so that operators can read them with bpftool
+// PinRoot is where each interface's state is pinned, one directory per
+// interface, so that the data plane outlives the daemon (see persist.go)
+// and operators can read it with bpftool
 // (`bpftool map dump pinned /sys/fs/bpf/wgbpfd/wg0/drops`).
 const PinRoot = "/sys/fs/bpf/wgbpfd"
 
-// pinnedMaps are the maps worth reading from outside: counters, peers,
-// AllowedIPs and the non-secret half of sessions. Nothing here holds key
-// material (keys live in session_keys/key_wrap, which are never pinned).
-func (d *Dataplane) pinnedMaps() map[string]*ebpf.Map {
-	o := &d.objs
-	return map[string]*ebpf.Map{
-		"drops":      o.Drops,
-		"peer_stats": o.PeerStats,
-		"peers":      o.Peers,
-		"allowed_v4": o.AllowedV4,
-		"allowed_v6": o.AllowedV6,
-		"sessions":   o.Sessions,
-	}
+// scratchMaps are per-operation staging and per-packet work areas: nothing
+// in them lives from one packet or one syscall run to the next, and some
+// hold key bytes while in use. They are neither pinned nor shared with a
+// successor, which brings its own. Every other map holds state and is.
+var scratchMaps = map[string]bool{
+	"install_buf":  true,
+	"session_tmpl": true,
+	"cstate":       true,
+	"scratch":      true,
+	"hop_work":     true,
 }
 
-// PinDir is the pin directory of interface ifname.
-func PinDir(ifname string) string { return filepath.Join(PinRoot, ifname) }
+// shared reports whether the map of this name is pinned and handed to a
+// successor: not a scratch map, not a global data section (.bss, .data:
+// the policy hook mask, which the successor sets when it installs its
+// policy).
+func shared(name string) bool {
+	return !scratchMaps[name] && !strings.HasPrefix(name, ".")
+}
 
-// Pin pins the observable maps under PinDir(ifname). Pins left by a
-// process that died (kill -9) are replaced.
+// pinnedMaps are the maps that hold state: counters, peers, AllowedIPs,
+// sessions, the wrapped keys and the wrapping key's context, the ring of
+// events, the interface configuration.
+func (d *Dataplane) pinnedMaps() map[string]*ebpf.Map {
+	out := d.objectMaps()
+	for n := range scratchMaps {
+		delete(out, n)
+	}
+	return out
+}
+
+// PinDir is the pin directory of interface ifname in the calling thread's
+// network namespace: PinRoot/ifname in the host's, PinRoot/ifname@ns<inode>
+// in any other (bpffs is shared by namespaces that share its mount, and an
+// interface name is unique only within its network namespace).
+func PinDir(ifname string) string {
+	own, err := nsInode("/proc/thread-self/ns/net")
+	if err != nil {
+		return filepath.Join(PinRoot, ifname)
+	}
+	// Where init's namespace cannot be read (a sandbox), every name is
+	// qualified.
+	if host, err := nsInode("/proc/1/ns/net"); err == nil && own == host {
+		return filepath.Join(PinRoot, ifname)
+	}
+	return filepath.Join(PinRoot, fmt.Sprintf("%s@ns%d", ifname, own))
+}
+
+// ifaceOfDir is the interface name of a pin directory name.
+func ifaceOfDir(dir string) string {
+	name, _, _ := strings.Cut(dir, "@")
+	return name
+}
+
+func nsInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// Pin pins the state maps and the attached links under PinDir(ifname),
+// and creates the identity and peer key maps there. Pins left by a
+// process that died (kill -9) and that the caller chose not to adopt are
+// removed first, detaching their links.
 func (d *Dataplane) Pin(ifname string) error {
 	dir := PinDir(ifname)
-	if err := RemovePins(ifname); err != nil {
+	if _, err := removePinDir(dir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating pin directory %s: %w", dir, err)
 	}
+	d.pinDir = dir
 	for name, m := range d.pinnedMaps() {
 		if err := m.Pin(filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("pinning map %s in %s: %w", name, dir, err)
 		}
 	}
-	d.pinDir = dir
+	var err error
+	if d.identity, d.peerKeys, err = newIdentityMaps(); err != nil {
+		return err
+	}
+	if err := d.identity.Pin(filepath.Join(dir, identityPin)); err != nil {
+		return fmt.Errorf("pinning the identity map: %w", err)
+	}
+	if err := d.peerKeys.Pin(filepath.Join(dir, peerKeysPin)); err != nil {
+		return fmt.Errorf("pinning the peer key map: %w", err)
+	}
+	if a := d.att; a != nil {
+		if err := a.pinLinks(dir); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Unpin removes the pins Pin made.
+// Unpin removes the pins: the maps and links then live only as long as
+// this process holds them.
 func (d *Dataplane) Unpin() error {
 	if d.pinDir == "" {
 		return nil
@@ -68,33 +132,27 @@ func (d *Dataplane) Unpin() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.Remove(d.pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, m := range []*ebpf.Map{d.identity, d.peerKeys} {
+		if m != nil {
+			errs = append(errs, m.Unpin())
+		}
+	}
+	if a := d.att; a != nil {
+		errs = append(errs, a.unpinLinks())
+	}
+	// Whatever else is there (links of a detached attachment) goes too.
+	if _, err := removePinDir(d.pinDir); err != nil {
 		errs = append(errs, err)
 	}
 	d.pinDir = ""
 	return errors.Join(errs...)
 }
 
-// RemovePins deletes the pin directory of ifname and what is in it (the
-// leftovers of a process that could not unpin).
+// RemovePins deletes the pin directory of ifname and what is in it,
+// detaching pinned links (the leftovers of a process that could not unpin).
 func RemovePins(ifname string) error {
-	dir := PinDir(ifname)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading pin directory %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("removing stale pin: %w", err)
-		}
-	}
-	if err := os.Remove(dir); err != nil {
-		return fmt.Errorf("removing stale pin directory %s: %w", dir, err)
-	}
-	return nil
+	_, err := removePinDir(PinDir(ifname))
+	return err
 }
 
 // EnsureBPFFS mounts bpffs on /sys/fs/bpf if nothing is mounted there (as

@@ -9,9 +9,9 @@ import (
 
 // QueueNames are the kernel queues a packet waits in between the data
 // plane's programs, by the names QueueDrops reports:
-//   - encrypt: from <tun>-hop0 into <tun>-hop1's backlog, in front of
+//   - encrypt: from hop0 into hop1's backlog, in front of
 //     wg_hop_encrypt on the CPU RPS picks;
-//   - decrypt: from <tun>-hop1 into <tun>-hop0's backlog, in front of
+//   - decrypt: from hop1 into hop0's backlog, in front of
 //     decryption on another CPU (wg_rx_handoff);
 //   - deliver: decrypted packets into the TUN's receive backlog.
 //

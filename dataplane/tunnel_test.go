@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/wgbpfd/wgbpfd/internal/nstest"
 	"github.com/wgbpfd/wgbpfd/internal/testenv"
@@ -113,6 +116,26 @@ func TestTunnelRejects(t *testing.T) {
 		}
 		send(p)
 		waitDrop(t, b.dp, "expired", base["expired"])
+	})
+	t.Run("expired-age", func(t *testing.T) {
+		// A keypair past REJECT_AFTER_TIME (as one left by a daemon that
+		// never came back becomes): the data plane refuses it on its own.
+		idx := binary.LittleEndian.Uint32(msg.payload[4:8])
+		var ss wgbpfWgSession
+		must(t, b.dp.objs.Sessions.Lookup(idx, &ss))
+		created := ss.CreatedNs
+		ss.CreatedNs -= 181e9
+		must(t, b.dp.objs.Sessions.Update(idx, &ss, ebpf.UpdateExist))
+		defer func() {
+			// Young again, for the cases that follow.
+			must(t, b.dp.objs.Sessions.Lookup(idx, &ss))
+			ss.CreatedNs = created
+			must(t, b.dp.objs.Sessions.Update(idx, &ss, ebpf.UpdateExist))
+		}()
+		p := slices.Clone(msg.payload)
+		p[10] ^= 0x40 // fresh counter, still a valid-looking message
+		send(p)
+		waitDrop(t, b.dp, "expired", base["expired"]+1)
 	})
 	t.Run("suite-mismatch", func(t *testing.T) {
 		p := slices.Clone(msg.payload)

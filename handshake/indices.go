@@ -67,3 +67,16 @@ func (t *Indices) Len() int {
 	defer t.mu.Unlock()
 	return len(t.owners)
 }
+
+// Reserve marks idx as taken by owner (a keypair a predecessor installed
+// in the data plane), so that Allocate never hands it out again. It
+// reports false if idx is 0 or already taken.
+func (t *Indices) Reserve(idx uint32, owner [32]byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, taken := t.owners[idx]; idx == 0 || taken {
+		return false
+	}
+	t.owners[idx] = owner
+	return true
+}

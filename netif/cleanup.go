@@ -1,6 +1,8 @@
 package netif
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -9,10 +11,39 @@ import (
 )
 
 // HopNames are the names of the veth pair the data plane creates next to
-// the TUN (see DESIGN.md §3: GSO packets are bounced through a veth so the
-// kernel segments them before encryption).
+// the TUN (GSO packets are bounced through a veth so the kernel segments
+// them before encryption): "wgh", ten hex digits of SHA-256(iface) and the
+// end's number, 14 bytes whatever the length of iface. A name derived by
+// truncating iface would be shared by interfaces whose names differ only
+// after the cut ("wg-site-east", "wg-site-east2"). The name only avoids
+// clashes; ownership is the alias (HopAlias), which holds iface in full.
 func HopNames(iface string) [2]string {
-	return [2]string{iface + "-hop0", iface + "-hop1"}
+	h := sha256.Sum256([]byte(iface))
+	base := "wgh" + hex.EncodeToString(h[:5])
+	return [2]string{base + "0", base + "1"}
+}
+
+// HopAlias is the alias (IFLA_IFALIAS) set on both ends of iface's veth
+// pair: it names the owner, so that cleanup never takes another
+// interface's helper for its own.
+func HopAlias(iface string) string { return "wgbpfd:" + iface }
+
+// HopLinks lists the veths that belong to iface: kind veth and alias
+// HopAlias(iface). Links of other kinds, or veths of other owners, are
+// never returned, whatever their names.
+func HopLinks(iface string) ([]netlink.Link, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	alias := HopAlias(iface)
+	var out []netlink.Link
+	for _, l := range links {
+		if _, ok := l.(*netlink.Veth); ok && l.Attrs().Alias == alias {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // CleanupStale removes what a previous instance for the same interface and
@@ -23,20 +54,19 @@ func HopNames(iface string) [2]string {
 // How leftovers are recognised — there is no state file, only the two
 // identifiers an instance owns:
 //
-//   - The link named iface. A non-persistent TUN disappears with the last
-//     file descriptor, so after a crash it is normally already gone, with
-//     its addresses and routes. If it is still there it is examined:
-//     a TUN with no queue attached (only possible if it was made
-//     persistent) is an orphan and is deleted; a TUN with a queue attached
+//   - The link named iface. The daemon makes its TUN persistent, so that
+//     the data plane outlives it; a start that does not take it over
+//     finds it here. It is examined: a TUN with no queue attached is an
+//     orphan and is deleted; a TUN with a queue attached
 //     belongs to a running process — probably another wgbpfd for the same
 //     interface — and CleanupStale refuses with an error and touches
 //     nothing; any other kind of link (e.g. a kernel wireguard link from
 //     wg-quick) is not ours either, and is reported the same way.
-//   - The veth helpers "<iface>-hop0" and "<iface>-hop1". A veth has no
-//     owner to ask, but a running instance always also holds its TUN, so
-//     once the TUN check above passed they are orphans and are deleted
-//     (deleting either end removes both). A link of that name that is not a
-//     veth is left alone.
+//   - The veth helpers: veths whose alias is HopAlias(iface) (never a
+//     name prefix, which interfaces with a common prefix share). A veth has
+//     no owner process to ask, but a running instance always also holds its
+//     TUN, so once the TUN check above passed they are orphans and are
+//     deleted (deleting either end removes both).
 //   - Policy rules for fwmark (0 = none): every rule that looks up table
 //     fwmark (which includes "not fwmark F lookup F") is deleted, in both
 //     families, as wg-quick's teardown does. The shared
@@ -72,23 +102,26 @@ func cleanupStale(iface string, fwmark uint32, env dnsEnv) ([]string, error) {
 	done = append(done, removed...)
 
 	var errs []error
-	for _, name := range HopNames(iface) {
-		if ValidateName(name) != nil {
-			continue // cannot exist: the data plane could not have made it
-		}
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			if !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("look up %s: %w", name, err))
-			}
+	hops, err := HopLinks(iface)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	deleted := map[int]bool{}
+	for _, l := range hops {
+		name := l.Attrs().Name
+		if deleted[l.Attrs().Index] {
 			continue
 		}
-		if _, ok := l.(*netlink.Veth); !ok {
-			continue
-		}
+		// Deleting one end removes its peer too (asked before, while it
+		// can still be asked).
+		peer, perr := netlink.VethPeerIndex(l.(*netlink.Veth))
 		if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete stale veth %s: %w", name, err))
 			continue
+		}
+		deleted[l.Attrs().Index] = true
+		if perr == nil {
+			deleted[peer] = true
 		}
 		done = append(done, "deleted stale veth "+name)
 	}

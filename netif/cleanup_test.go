@@ -66,7 +66,7 @@ func TestCleanupStale(t *testing.T) {
 	if _, err := st.AddRoutes(prefixes("0.0.0.0/0", "::/0", "192.168.7.0/24"), Table{}, DefaultFwmark); err != nil {
 		t.Fatal(err)
 	}
-	ipIn(t, ns, "link", "add", "wgt0-hop0", "type", "veth", "peer", "name", "wgt0-hop1")
+	addHop(t, ns, "wgt0")
 
 	// While the TUN is held (the daemon still runs), nothing is touched.
 	env, log := fakeResolvconf(t)
@@ -97,7 +97,8 @@ func TestCleanupStale(t *testing.T) {
 	}
 	t.Logf("cleanup:\n%s", strings.Join(done, "\n"))
 	all := ipIn(t, ns, "link", "show")
-	for _, name := range []string{"wgt0:", "wgt0-hop0", "wgt0-hop1"} {
+	hop := HopNames("wgt0")
+	for _, name := range []string{"wgt0:", hop[0], hop[1]} {
 		if strings.Contains(all, name) {
 			t.Errorf("%s survived cleanup: %s", name, all)
 		}
@@ -133,7 +134,7 @@ func TestCleanupStaleNonPersistent(t *testing.T) {
 	if _, err := st.AddRoutes(prefixes("0.0.0.0/0"), Table{}, 4242); err != nil {
 		t.Fatal(err)
 	}
-	ipIn(t, ns, "link", "add", "wgt0-hop0", "type", "veth", "peer", "name", "wgt0-hop1")
+	addHop(t, ns, "wgt0")
 	f.Close() // the process dies; st is dropped without Teardown
 
 	done, err := cleanupStale("wgt0", 4242, noDNSEnv)
@@ -144,8 +145,66 @@ func TestCleanupStaleNonPersistent(t *testing.T) {
 		t.Errorf("cleanup:\n%s", strings.Join(done, "\n"))
 	}
 	assertLines(t, "ip rule after cleanup", ipIn(t, ns, "-4", "rule", "show"), baseRules4...)
-	if out := ipIn(t, ns, "link", "show"); strings.Contains(out, "wgt0") {
+	if out := ipIn(t, ns, "link", "show"); strings.Contains(out, "wgt0") || strings.Contains(out, HopNames("wgt0")[0]) {
 		t.Errorf("links survived cleanup: %s", out)
+	}
+}
+
+// addHop makes iface's veth pair as the data plane does: hashed names,
+// both ends marked with the owner's alias.
+func addHop(t *testing.T, ns, iface string) {
+	t.Helper()
+	h := HopNames(iface)
+	ipIn(t, ns, "link", "add", h[0], "type", "veth", "peer", "name", h[1])
+	for _, n := range h {
+		ipIn(t, ns, "link", "set", n, "alias", HopAlias(iface))
+	}
+}
+
+// TestHopNamesDistinct: interfaces that share their first ten (or
+// fourteen) characters get helper names of their own that fit in
+// IFNAMSIZ.
+func TestHopNamesDistinct(t *testing.T) {
+	seen := map[string]string{}
+	for _, iface := range []string{"wg-site-east", "wg-site-east2", "wg-site-east22", "wg-site-east222", "wg0", "wg1"} {
+		for _, n := range HopNames(iface) {
+			if err := ValidateName(n); err != nil {
+				t.Errorf("%s: %v", iface, err)
+			}
+			if o, ok := seen[n]; ok {
+				t.Errorf("%s and %s share the helper name %s", o, iface, n)
+			}
+			seen[n] = iface
+		}
+	}
+}
+
+// TestCleanupStaleSharedPrefix: cleaning up after "wg-site-east" deletes
+// its own veth and leaves those of "wg-site-east2" (same first ten
+// characters) and an unmarked veth with an old-style name alone.
+func TestCleanupStaleSharedPrefix(t *testing.T) {
+	ns := inNetns(t)
+	addHop(t, ns, "wg-site-east")
+	addHop(t, ns, "wg-site-east2")
+	ipIn(t, ns, "link", "add", "wg-site-e-hop0", "type", "veth", "peer", "name", "wg-site-e-hop1")
+	done, err := cleanupStale("wg-site-east", 0, noDNSEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 {
+		t.Errorf("cleanup of wg-site-east:\n%s", strings.Join(done, "\n"))
+	}
+	out := ipIn(t, ns, "link", "show")
+	for _, n := range HopNames("wg-site-east") {
+		if strings.Contains(out, n) {
+			t.Errorf("%s of wg-site-east survived its cleanup:\n%s", n, out)
+		}
+	}
+	east2 := HopNames("wg-site-east2")
+	for _, n := range []string{east2[0], east2[1], "wg-site-e-hop0", "wg-site-e-hop1"} {
+		if !strings.Contains(out, n) {
+			t.Errorf("cleanup of wg-site-east removed %s, not its own:\n%s", n, out)
+		}
 	}
 }
 

@@ -239,7 +239,7 @@ func (s *State) addRouteLocked(r netlink.Route) error {
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", s.name, err)
 	}
-	if added {
+	if added || s.adopting {
 		s.routes = append(s.routes, r)
 	}
 	return nil

@@ -170,14 +170,14 @@ func (s *State) addFullTunnel(ifindex int, p netip.Prefix, f uint32) error {
 	if err != nil {
 		return fmt.Errorf("full tunnel on %s: %w", s.name, err)
 	}
-	if added {
+	if added || s.adopting {
 		s.rules = append(s.rules, ruleRec{rule: notMark, fwmark: f})
 	}
 	added, err = addRuleOnce(suppress, isSuppressRule)
 	if err != nil {
 		return fmt.Errorf("full tunnel on %s: %w", s.name, err)
 	}
-	if added {
+	if added || s.adopting {
 		s.rules = append(s.rules, ruleRec{rule: suppress, fwmark: f, shared: true})
 	}
 	if err := s.addRouteLocked(deviceRoute(ifindex, p, int(f))); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -32,6 +33,10 @@ type State struct {
 	sysctls    []sysctlChange
 	dnsUndo    []Command
 	done       bool
+	// adopting: the link was taken over from a daemon that is gone; routes
+	// and rules it finds already in place are recorded as this State's,
+	// since they are (Teardown removes them).
+	adopting bool
 }
 
 // NewState starts recording changes for the interface named iface.
@@ -72,6 +77,71 @@ func (s *State) CreateTUN() (*os.File, int, error) {
 	}
 	s.ifindex, s.ownsLink = idx, true
 	return f, idx, nil
+}
+
+// AdoptTUN attaches to the persistent TUN s.Name() left running by a
+// daemon that is gone (see OpenTUN) and manages it as if it had created
+// it: Teardown deletes it. Until EndAdoption, the routes and rules asked
+// for that are already in place are recorded as this State's.
+func (s *State) AdoptTUN() (*os.File, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ifindex != 0 {
+		return nil, 0, fmt.Errorf("adopt TUN %s: this state already manages interface index %d", s.name, s.ifindex)
+	}
+	f, idx, err := OpenTUN(s.name)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.ifindex, s.ownsLink, s.adopting = idx, true, true
+	return f, idx, nil
+}
+
+// EndAdoption ends the bring-up of an adopted link: from now on only what
+// this State adds is recorded.
+func (s *State) EndAdoption() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adopting = false
+}
+
+// SyncAddresses removes the addresses of an adopted link that keep does not
+// list (the file changed while no daemon ran) and returns them. IPv6
+// link-local addresses stay.
+func (s *State) SyncAddresses(keep []netip.Prefix) ([]netip.Prefix, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx, err := s.link()
+	if err != nil {
+		return nil, err
+	}
+	l, err := linkByIndex(idx)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses of %s: %w", s.name, err)
+	}
+	var removed []netip.Prefix
+	var errs []error
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || ip.Is6() && ip.IsLinkLocalUnicast() {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		p := netip.PrefixFrom(ip.Unmap(), bits)
+		if slices.Contains(keep, p) {
+			continue
+		}
+		if err := DelAddress(idx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // UseLink makes the State manage an existing link it did not create (for

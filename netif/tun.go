@@ -105,3 +105,80 @@ func tunHasQueue(ifindex int) (bool, error) {
 	}
 	return false, fmt.Errorf("interface index %d: kernel reported no carrier state", ifindex)
 }
+
+// Persist makes the TUN behind f persistent (TUNSETPERSIST): it stays when
+// the last file descriptor closes, so that the data plane attached to it
+// keeps forwarding while its daemon is gone (crash or planned restart).
+// Deleting the link (Teardown, CleanupStale) still removes it.
+func Persist(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, 1) }); err != nil {
+		return err
+	}
+	if ioErr != nil {
+		return fmt.Errorf("TUNSETPERSIST: %w", ioErr)
+	}
+	return nil
+}
+
+// OpenTUN attaches a queue to the existing persistent TUN name (left by a
+// daemon that died or handed over) and returns it like CreateTUN. It
+// refuses a link that is not a TUN or that a process still holds.
+func OpenTUN(name string) (*os.File, int, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, 0, err
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open TUN %s: %w", name, err)
+	}
+	tun, ok := l.(*netlink.Tuntap)
+	if !ok || tun.Mode != netlink.TUNTAP_MODE_TUN {
+		return nil, 0, fmt.Errorf("open TUN %s: it is a %s link, not a TUN", name, l.Type())
+	}
+	if inUse, err := tunHasQueue(l.Attrs().Index); err != nil {
+		return nil, 0, err
+	} else if inUse {
+		return nil, 0, fmt.Errorf("interface %s is in use by a running process (a queue is attached); is another wgbpfd running for it?", name)
+	}
+	fd, err := unix.Open(tunDevice, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open TUN %s: open %s: %w", name, tunDevice, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("open TUN %s: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("open TUN %s: TUNSETIFF: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), tunDevice+":"+name)
+	return f, l.Attrs().Index, nil
+}
+
+// TUNOrphan reports whether name is a TUN that no process holds (a
+// persistent one whose daemon is gone), and its index.
+func TUNOrphan(name string) (bool, int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return false, 0, nil
+		}
+		return false, 0, err
+	}
+	if _, ok := l.(*netlink.Tuntap); !ok {
+		return false, 0, nil
+	}
+	inUse, err := tunHasQueue(l.Attrs().Index)
+	if err != nil {
+		return false, 0, err
+	}
+	return !inUse, l.Attrs().Index, nil
+}

@@ -46,6 +46,10 @@ func binaries(t *testing.T) string {
 			// production build, which must refuse them, is built too.
 			{"-tags", "wgbpfd_testhooks", "-o", filepath.Join(binDir, "wgbpfd"), "../cmd/wgbpfd"},
 			{"-o", filepath.Join(binDir, "wgbpfd-production"), "../cmd/wgbpfd"},
+			// Upgrades: a newer build with the same maps, and one whose
+			// drops map differs (dataplane/testlayout_on.go).
+			{"-tags", "wgbpfd_testhooks", "-ldflags", "-X main.version=next", "-o", filepath.Join(binDir, "wgbpfd-next"), "../cmd/wgbpfd"},
+			{"-tags", "wgbpfd_testhooks,wgbpfd_testlayout", "-ldflags", "-X main.version=newlayout", "-o", filepath.Join(binDir, "wgbpfd-newlayout"), "../cmd/wgbpfd"},
 			{"-o", filepath.Join(binDir, "wireguard-go"), "golang.zx2c4.com/wireguard"},
 		} {
 			out, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput()
@@ -90,7 +94,7 @@ func uniqueIf(t *testing.T, prefix string) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	return prefix + hex.EncodeToString(b[:]) // ≤ 10 chars: room for "-hop0"
+	return prefix + hex.EncodeToString(b[:]) // 8 characters: room for a suffix
 }
 
 func newTopology(t *testing.T, outer6, inner6 bool) *topology {
@@ -172,8 +176,14 @@ type daemon struct {
 func startWgbpfd(t *testing.T, ns *nstest.NS, conf, ifname string, args ...string) *daemon {
 	t.Helper()
 	bin := filepath.Join(binaries(t), "wgbpfd")
+	return startDaemonCmd(t, ns.Command(append([]string{bin, "-c", conf, "-i", ifname, "--log-level", "debug"}, args...)...), ifname)
+}
+
+// startDaemonCmd starts a wgbpfd command line prepared by the caller.
+func startDaemonCmd(t *testing.T, cmd *exec.Cmd, ifname string) *daemon {
+	t.Helper()
 	d := &daemon{log: &bytes.Buffer{}, ifname: ifname, done: make(chan error, 1)}
-	d.cmd = ns.Command(append([]string{bin, "-c", conf, "-i", ifname, "--log-level", "debug"}, args...)...)
+	d.cmd = cmd
 	d.cmd.Stdout = &lockedWriter{w: d.log}
 	d.cmd.Stderr = d.cmd.Stdout
 	// A child the daemon started (a hook) may hold the output pipe after

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 	"github.com/wgbpfd/wgbpfd/internal/nstest"
 	"github.com/wgbpfd/wgbpfd/internal/testenv"
 )
@@ -165,7 +166,9 @@ func TestPolicyFlows(t *testing.T) {
 	const size = 1 << 20
 	sendTCP(t, tp.a, tp.b, tp.innerB, 7001, size)
 
-	pins := fmt.Sprintf("/proc/%d/root/sys/fs/bpf/wgbpfd/%s", da.cmd.Process.Pid, tp.ifA)
+	var dir string
+	tp.a.MustDo(t, func() error { dir = dataplane.PinDir(tp.ifA); return nil })
+	pins := fmt.Sprintf("/proc/%d/root%s", da.cmd.Process.Pid, dir)
 	out, err := exec.Command(flowtop, "-n", "5", "-pin", pins, tp.ifA).CombinedOutput()
 	if err != nil {
 		t.Fatalf("flowtop: %v\n%s", err, out)

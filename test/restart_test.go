@@ -5,12 +5,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // TestRestart: after SIGTERM a new wgbpfd from the same file brings the
-// tunnel back within seconds; after SIGKILL the hop veth pair is left
-// behind, and the next wgbpfd removes it, says so, makes exactly one new
-// pair and brings the tunnel back.
+// tunnel back within seconds; after SIGKILL the hop veth pair (and the
+// persistent TUN) are left behind, and the next wgbpfd removes them, says
+// so, makes exactly one new pair and brings the tunnel back. Under `ip
+// netns exec` the daemon's bpffs, and with it the pinned data plane, dies
+// with it: there is nothing to take over (survive_test.go runs daemons
+// where the pins outlive them).
 func TestRestart(t *testing.T) {
 	prerequisites(t)
 	tp := newTopology(t, false, false)
@@ -32,7 +37,7 @@ func TestRestart(t *testing.T) {
 
 	// SIGKILL: nothing is torn down.
 	_ = da.stop(t, syscall.SIGKILL)
-	hop := tp.ifA + "-hop0"
+	hop := netif.HopNames(tp.ifA)[0]
 	// A veth has no owner process: the pair outlives the daemon.
 	if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); !strings.Contains(links, hop+"@") {
 		t.Fatalf("no %s left after SIGKILL, nothing for the next start to clean:\n%s", hop, links)

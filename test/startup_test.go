@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // runWgbpfdExit runs cmd to completion (bounded) and returns its output
@@ -71,7 +73,7 @@ func TestStartupErrors(t *testing.T) {
 			t.Errorf("wg show %s after the failed starts:\n%s", tp.ifA, out)
 		}
 		// The failed start took nothing from the running one.
-		if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); strings.Count(links, tp.ifA+"-hop0@") != 1 {
+		if links := tp.a.MustRun(t, "ip", "-o", "link", "show"); strings.Count(links, netif.HopNames(tp.ifA)[0]+"@") != 1 {
 			t.Errorf("the running instance's hop is gone or doubled:\n%s", links)
 		}
 	})

@@ -12,7 +12,8 @@ import (
 
 // TestSystemdUnitVerifies: dist/wgbpfd@.service passes systemd-analyze
 // verify (with ExecStart pointing at a real build) and keeps the settings
-// the daemon relies on: Type=notify (it sends READY=1), reload by SIGHUP.
+// the daemon relies on: Type=notify (it sends READY=1), reload by SIGHUP,
+// a restart after a hand-over (SIGUSR2, exit 75).
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := testenv.RequireTool(t, "systemd-analyze")
 	bin := filepath.Join(binaries(t), "wgbpfd-production")
@@ -20,7 +21,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "ProtectSystem=strict", "CapabilityBoundingSet="} {
+	for _, want := range []string{"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "RestartForceExitStatus=75", "SuccessExitStatus=75", "ProtectSystem=strict", "CapabilityBoundingSet="} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
 		}

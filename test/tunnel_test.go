@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wgbpfd/wgbpfd/config"
+	"github.com/wgbpfd/wgbpfd/dataplane"
 	"github.com/wgbpfd/wgbpfd/internal/nstest"
 )
 
@@ -79,7 +81,9 @@ func TestStopLeavesNothing(t *testing.T) {
 	ping(t, tp.a, tp.innerB, 2)
 	// The observable maps are pinned in the daemon's mount namespace
 	// (ip netns exec gives it its own /sys).
-	pins := fmt.Sprintf("/proc/%d/root/sys/fs/bpf/wgbpfd/%s", da.cmd.Process.Pid, tp.ifA)
+	var dir string
+	tp.a.MustDo(t, func() error { dir = dataplane.PinDir(tp.ifA); return nil })
+	pins := fmt.Sprintf("/proc/%d/root%s", da.cmd.Process.Pid, dir)
 	for _, m := range []string{"drops", "peer_stats", "peers", "sessions"} {
 		if _, err := os.Stat(filepath.Join(pins, m)); err != nil {
 			t.Errorf("map %s not pinned: %v", m, err)
@@ -129,7 +133,7 @@ func TestInteropWireguardGo(t *testing.T) {
 
 // startWireguardGo runs wireguard-go in the foreground inside ns and
 // configures it with wg(8) and ip(8).
-func startWireguardGo(t *testing.T, ns *nstest.NS, ifname string, key config.PrivateKey, port int, addr, peerPub, peerAllowed, peerEndpoint string) {
+func startWireguardGo(t *testing.T, ns *nstest.NS, ifname string, key config.PrivateKey, port int, addr, peerPub, peerAllowed, peerEndpoint string) *exec.Cmd {
 	t.Helper()
 	bin := filepath.Join(binaries(t), "wireguard-go")
 	log := &lockedWriter{w: &bytes.Buffer{}}
@@ -169,4 +173,5 @@ func startWireguardGo(t *testing.T, ns *nstest.NS, ifname string, key config.Pri
 		"peer", peerPub, "allowed-ips", peerAllowed, "endpoint", peerEndpoint)
 	ns.MustRun(t, "ip", "addr", "add", addr, "dev", ifname)
 	ns.MustRun(t, "ip", "link", "set", ifname, "up")
+	return cmd
 }

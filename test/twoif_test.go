@@ -79,3 +79,53 @@ func TestTwoInterfaces(t *testing.T) {
 	ping(t, tp.a, innerB2, 3)
 	transferTCP(t, tp.a, tp.b, innerB2, 1<<20)
 }
+
+// TestSharedPrefixInterfaces: two interfaces whose names share their first
+// ten characters (as "wg-site-east" and "wg-site-east2" do) side by side in
+// one namespace. Starting, stopping, killing and restarting one leaves the
+// other's helper links and programs alone: the other keeps answering.
+func TestSharedPrefixInterfaces(t *testing.T) {
+	prerequisites(t)
+	tp := newTopology(t, false, false)
+	keyA2, err := config.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyB2, err := config.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := uniqueIf(t, "ws") // 8 characters, unique per run
+	ifA1, ifA2 := base+"east", base+"east2"
+	ifB2 := uniqueIf(t, "wb")
+	const innerA2, innerB2 = "10.78.0.1", "10.78.0.2"
+
+	confA1 := tp.writeConf(t, ifA1, tp.keyA, 51820, tp.innerA, tp.keyB.Public(), tp.innerB+"/32", endpoint(tp.underB, 51820), "")
+	confB1 := tp.writeConf(t, tp.ifB, tp.keyB, 51820, tp.innerB, tp.keyA.Public(), tp.innerA+"/32", endpoint(tp.underA, 51820), "")
+	confA2 := tp.writeConf(t, ifA2, keyA2, 51821, innerA2, keyB2.Public(), innerB2+"/32", endpoint(tp.underB, 51821), "")
+	confB2 := tp.writeConf(t, ifB2, keyB2, 51821, innerB2, keyA2.Public(), innerA2+"/32", endpoint(tp.underA, 51821), "")
+	startWgbpfd(t, tp.b, confB1, tp.ifB)
+	startWgbpfd(t, tp.b, confB2, ifB2)
+	da1 := startWgbpfd(t, tp.a, confA1, ifA1)
+	ping(t, tp.a, tp.innerB, 2)
+	da2 := startWgbpfd(t, tp.a, confA2, ifA2)
+	ping(t, tp.a, innerB2, 2)
+	// The second start took nothing from the first.
+	ping(t, tp.a, tp.innerB, 3)
+
+	// Stop the second: the first keeps its links and programs.
+	if err := da2.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping %s: %v", ifA2, err)
+	}
+	ping(t, tp.a, tp.innerB, 3)
+	da2 = startWgbpfd(t, tp.a, confA2, ifA2)
+	waitPing(t, tp.a, innerB2, 10*time.Second)
+	ping(t, tp.a, tp.innerB, 3)
+
+	// Kill the first and start it again: the second never notices.
+	_ = da1.stop(t, syscall.SIGKILL)
+	startWgbpfd(t, tp.a, confA1, ifA1)
+	waitPing(t, tp.a, tp.innerB, 10*time.Second)
+	ping(t, tp.a, innerB2, 3)
+	_ = da2
+}

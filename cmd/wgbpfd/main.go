@@ -4,6 +4,8 @@
 //	wgbpfd -c /etc/wireguard/wg0.conf [-i wg0] [--log-level info] [--metrics 127.0.0.1:9586]
 //	wgbpfd genkey
 //	wgbpfd pubkey < private.key
+//	wgbpfd leftovers
+//	wgbpfd cleanup IFACE
 //	wgbpfd --version
 package main
 
@@ -73,7 +75,9 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "wgbpfd: %v\n", err)
+		if !errors.Is(err, daemon.ErrHandedOver) {
+			fmt.Fprintf(os.Stderr, "wgbpfd: %v\n", err)
+		}
 		code := 1
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -102,6 +106,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return genpsk(stdout)
 		case "pubkey":
 			return pubkey(stdin, stdout)
+		case "leftovers":
+			if len(args) > 1 {
+				return &exitError{code: 2, err: fmt.Errorf("leftovers takes no arguments, got %q", args[1])}
+			}
+			return daemon.WriteLeftovers(stdout)
+		case "cleanup":
+			if len(args) != 2 {
+				return &exitError{code: 2, err: errors.New("usage: wgbpfd cleanup IFACE")}
+			}
+			return daemon.Cleanup(args[1], slog.New(slog.NewTextHandler(stderr, nil)))
 		}
 	}
 
@@ -114,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	testRekeyAfter := fs.Duration("test-rekey-after", 0, "test builds only: REKEY_AFTER_TIME override (refused by production builds)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: wgbpfd -c FILE [-i NAME] [--log-level LEVEL] [--metrics ADDR]\n       wgbpfd genkey | genpsk | pubkey\n\n")
+		fmt.Fprintf(stderr, "usage: wgbpfd -c FILE [-i NAME] [--log-level LEVEL] [--metrics ADDR]\n       wgbpfd genkey | genpsk | pubkey\n       wgbpfd leftovers | cleanup IFACE\n\nSIGHUP reloads the file; SIGTERM stops and removes the interface; SIGUSR2\nexits leaving the interface and data plane running for a successor.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +175,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
 
 	return daemon.Run(ctx, daemon.Options{
 		ConfigPath:  *configPath,
@@ -168,6 +185,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		Logger:      logger,
 		MetricsAddr: *metrics,
 		Reload:      hup,
+		Handoff:     usr2,
 		Version:     ver,
 
 		TestRekeyAfter: *testRekeyAfter,
