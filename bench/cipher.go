@@ -23,7 +23,7 @@ const cipherRuns = 3
 const cipherPacket = 1420
 
 // cipherBench selects the rows of package dataplane's BenchmarkCrypto that
-// issue #7's cipher limits come from, and the aes-cbc suite's seal and open
+// the bulk targets' cipher limits come from, and the aes-cbc suite's seal and open
 // (the bare cipher plus the suite's own work around it). go test matches -bench one
 // slash-separated level at a time (a top-level | separates alternatives),
 // so each level is anchored on its own: `seal` alone would also match
@@ -45,7 +45,7 @@ type cipherLimits struct {
 	err        error
 }
 
-// limitGbps is issue #7's limit: cores ÷ (encrypt + decrypt ns) packets
+// limitGbps is a bulk target's limit: cores ÷ (encrypt + decrypt ns) packets
 // per second, of cipherPacket bytes each.
 func (c *cipherLimits) limitGbps(enc, dec float64) float64 {
 	return float64(c.cores) / ((enc + dec) * 1e-9) * cipherPacket * 8 / 1e9

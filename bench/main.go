@@ -120,7 +120,7 @@ func run(o options) error {
 	idle := idleCPU(3 * time.Second)
 	logf("idle baseline: %.3f CPU-seconds per second", idle)
 
-	// The cipher limits of issue #7's targets, measured in this run before
+	// The cipher limits of the bulk targets, measured in this run before
 	// any namespaces exist, and again after the traffic tests.
 	var limits *cipherLimits
 	if selected(o, kindWgbpfd) {

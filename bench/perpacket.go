@@ -9,7 +9,7 @@ import (
 	"github.com/wgbpfd/wgbpfd/internal/nstest"
 )
 
-// The per-packet budget: how much CPU time issue #7's bulk targets leave
+// The per-packet budget: how much CPU time the bulk targets leave
 // for everything a packet costs besides the cipher, beside what that
 // costs in this run.
 //

@@ -345,11 +345,11 @@ func part(n, d float64, okN, okD bool) targetPart {
 	return targetPart{v: v, measured: okN && okD && d > 0 && !math.IsNaN(v) && !math.IsInf(v, 0)}
 }
 
-// writeTargets checks issue #7's targets. They are ratios within this run
+// writeTargets checks the project's performance targets. They are ratios within this run
 // because the machine is shared: absolute numbers move from run to run,
 // the configurations measured side by side move together.
 func writeTargets(b *strings.Builder, results []*result, limits *cipherLimits, baseVeth, baseGo *result) {
-	fmt.Fprintf(b, "\n## Targets (issue #7), as ratios within this run\n\n| target | result | met |\n|---|---|---|\n")
+	fmt.Fprintf(b, "\n## Targets, as ratios within this run\n\n| target | result | met |\n|---|---|---|\n")
 	chacha := find(results, kindWgbpfd, "chacha20poly1305")
 	aes := find(results, kindWgbpfd, "aes-cbc")
 	suites := []*result{chacha, aes}

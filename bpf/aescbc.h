@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* aescbc.h: the aes-cbc suite (DESIGN.md section 2) on bpf_crypto.
+/* aescbc.h: the aes-cbc suite on bpf_crypto.
  *
  * Per packet with counter c: one ecb(aes) call under K_aux over
  * le64(c)||le64(i), i = 0,1,2 gives the CBC IV and the one-time Poly1305 key

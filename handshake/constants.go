@@ -2,7 +2,7 @@ package handshake
 
 import "time"
 
-// Spec constants (WireGuard whitepaper §5, DESIGN.md §5).
+// Spec constants (WireGuard whitepaper §5).
 const (
 	// CookieRefreshTime is how long a received cookie stays usable and how
 	// often the cookie secret is replaced.

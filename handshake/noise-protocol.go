@@ -9,7 +9,7 @@ import (
 
 // dhFunc.cipherSuite and the settings in newNoiseState reproduce
 // WireGuard's Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s byte for byte
-// (DESIGN.md §5).
+// (the interop tests check it against wireguard-go).
 
 const pskPlacement = 2
 

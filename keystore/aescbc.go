@@ -10,7 +10,7 @@ import (
 	"golang.org/x/crypto/poly1305"
 )
 
-// The aes-cbc suite (DESIGN.md section 2): AES-256-CBC for confidentiality,
+// The aes-cbc suite: AES-256-CBC for confidentiality,
 // Poly1305 over the ciphertext for integrity (encrypt-then-MAC). It exists
 // because the kernel's bpf_crypto offers cbc(aes) and ecb(aes) but no AEAD.
 //

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Protocol constants from the WireGuard paper, section 6, and wgbpfd's
-// DESIGN.md section 5. The BPF side mirrors these in bpf/common.h.
+// Protocol constants from the WireGuard paper, section 6. The BPF side
+// mirrors these in bpf/common.h.
 
 // Data message types. aes-cbc has a type of its own so that a peer using the
 // other suite is counted as a mismatch instead of looking like a forgery.

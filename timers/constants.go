@@ -2,7 +2,7 @@ package timers
 
 import "time"
 
-// Protocol constants (whitepaper §6.1, DESIGN.md §5).
+// Protocol constants (WireGuard whitepaper §6.1).
 const (
 	RekeyAfterMessages  uint64 = 1 << 60
 	RejectAfterMessages uint64 = 1<<64 - 1<<13 - 1
