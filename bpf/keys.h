@@ -70,6 +70,7 @@ struct wg_probe_args {
 	char algo[128];
 	__u32 key_len;
 	__s32 err; /* out */
+	__u32 authsize; /* an AEAD's tag length; 0 for a cipher */
 };
 
 /* Staging area for bpf_crypto_params (408 bytes: too big for the stack).
@@ -377,6 +378,7 @@ int wg_probe(struct wg_probe_args *a)
 	__builtin_memcpy(b->params.algo, a->algo, sizeof(a->algo));
 	b->params.algo[127] = 0;
 	b->params.key_len = a->key_len > 256 ? 256 : a->key_len;
+	b->params.authsize = a->authsize;
 	c = bpf_crypto_ctx_create(&b->params, sizeof(b->params), &err);
 	if (c) {
 		bpf_crypto_ctx_release(c);
