@@ -33,10 +33,22 @@ var (
 )
 
 // binaries builds wgbpfd and wireguard-go (the pinned go.mod tool) once per
-// test run and returns the directory holding them.
+// test run and returns the directory holding them. WGBPFD_TEST_BIN names a
+// directory with the three binaries already built, for machines without a Go
+// toolchain (the VM of scripts/vmtest.sh).
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if dir := os.Getenv("WGBPFD_TEST_BIN"); dir != "" {
+			binDir = dir
+			for _, name := range []string{"wgbpfd", "wgbpfd-production", "wireguard-go"} {
+				if _, buildErr = os.Stat(filepath.Join(dir, name)); buildErr != nil {
+					buildErr = fmt.Errorf("WGBPFD_TEST_BIN: %w", buildErr)
+					return
+				}
+			}
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "wgbpfd-test-bin-")
 		if buildErr != nil {
 			return
