@@ -95,13 +95,15 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 
 struct wg_keys {
 	__u32 suite;
-	__u32 _pad;
+	__u32 backend; /* chacha20poly1305: enum wg_backend (aead.h) */
 	__u64 generation; /* the install's; see struct wg_session */
 	__u8 wrapped[2 * WG_KEY_LEN];
 	struct bpf_crypto_ctx __kptr *send_cbc;
 	struct bpf_crypto_ctx __kptr *send_ecb;
 	struct bpf_crypto_ctx __kptr *recv_cbc;
 	struct bpf_crypto_ctx __kptr *recv_ecb;
+	struct bpf_crypto_ctx __kptr *send_aead; /* backend != WG_BACKEND_BPF */
+	struct bpf_crypto_ctx __kptr *recv_aead;
 };
 
 struct {

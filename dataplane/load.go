@@ -21,7 +21,9 @@ type Dataplane struct {
 
 	pinDir string // set by Pin (pin.go)
 
-	policy *Policy // installed by InstallPolicy (policy.go)
+	policy     *Policy // installed by InstallPolicy (policy.go)
+	backend    Backend // chacha20poly1305's (backend.go), chosen by Load
+	backendWhy string
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -40,6 +42,12 @@ func Load() (*Dataplane, error) {
 		_ = d.objs.Close()
 		return nil, fmt.Errorf("loading BPF objects: policy delivery: %w", err)
 	}
+	b, why, err := chooseBackend(d.objs.WgProbe)
+	if err != nil {
+		_ = d.objs.Close()
+		return nil, fmt.Errorf("choosing the chacha20poly1305 backend: %w", err)
+	}
+	d.backend, d.backendWhy = b, why
 	return d, nil
 }
 
