@@ -491,7 +491,9 @@ int wg_wrap(struct __sk_buff *skb)
 		n -= WG_WRAP_OFF + 8;
 		if (n > sizeof(zeros))
 			n = sizeof(zeros);
+		WG_BOUND(n, 1, sizeof(zeros), out);
 		bpf_skb_store_bytes(skb, WG_WRAP_OFF + 8, zeros, n, 0);
 	}
+out:
 	return ret;
 }
