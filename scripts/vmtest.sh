@@ -30,8 +30,9 @@ TIMEOUT=${VMTEST_TIMEOUT:-2400}
 # metrics are missing (dataplane.QueueDrops fails there, and the metrics
 # page drops the error), which that test checks.
 NSRUN=${VMTEST_RUN:-'^(TestWgbpfdPair|TestInteropWireguardGo|TestStopLeavesNothing|TestRekeyUnderTraffic|TestRestart|TestWgTool)$'}
-# dataplane: every BPF crypto test, key install/probe, the kernel tunnel.
-DPRUN=${VMTEST_DPRUN:-'^(TestBackend|TestCrypto|TestKeys|TestTunnel$|TestTunnelRejects|TestTunnelKeystore|TestTunnelLayouts|TestTunnelMTU)'}
+# dataplane: the backend choice, every BPF crypto test, key install/probe,
+# the kernel tunnel, install races and the shared replay window.
+DPRUN=${VMTEST_DPRUN:-'^(TestBackend|TestCrypto|TestKeys|TestTunnel$|TestTunnelRejects|TestTunnelKeystore|TestTunnelLayouts|TestTunnelMTU|TestTunnelInstallRace|TestTunnelOneReplayWindow|TestTunnelOuterChecks|TestObjectHasNoTestPrograms)'}
 
 say() { echo "vmtest: $*" >&2; }
 die() { say "$*"; exit 1; }
