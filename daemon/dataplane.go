@@ -29,9 +29,9 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 		return nil, startErr(ExitKernelLoader, "loading the data plane: %w", err)
 	}
 	if b, why := dp.Backend(); why != "" {
-		log.Info("chacha20poly1305 backend", "interface", ifname, "backend", b.String(), "why", why)
+		log.Info("chacha20poly1305 backend", "backend", b.String(), "why", why)
 	} else {
-		log.Info("chacha20poly1305 backend", "interface", ifname, "backend", b.String())
+		log.Info("chacha20poly1305 backend", "backend", b.String())
 	}
 	cfg := dataplane.AttachConfig{
 		TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true,

@@ -202,6 +202,21 @@ func startWgbpfd(t *testing.T, ns *nstest.NS, conf, ifname string, args ...strin
 		}
 	})
 	waitSocket(t, ifname, d)
+	// The start-up log names the chacha20poly1305 backend; under
+	// WGBPFD_CHACHA_BACKEND=kfunc (make vmtest with the module) it must be
+	// the kernel's AEAD.
+	want := `msg="chacha20poly1305 backend" interface=` + ifname + " backend="
+	if os.Getenv("WGBPFD_CHACHA_BACKEND") == "kfunc" {
+		want += "kfunc"
+	}
+	// The socket can be there before the log line is read (a restart
+	// finds the last daemon's), so wait a little for it.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.logText(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("wgbpfd %s: the start-up log lacks %q:\n%s", ifname, want, d.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return d
 }
 
