@@ -17,6 +17,9 @@
 #   VMTEST_MEM    guest memory in MiB (default 3072)
 #   VMTEST_TIMEOUT seconds before the VM is killed (default 2400)
 set -euo pipefail
+# All in one function: bash reads a script as it runs, so editing this file
+# during a run would otherwise break that run.
+main() {
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
@@ -217,3 +220,6 @@ pass) say "all VM tests passed"; exit 0 ;;
 fail) die "VM tests failed (console log: $LOG)" ;;
 *) die "the VM ended without a result (timeout or crash; console log: $LOG)" ;;
 esac
+}
+
+main "$@"
