@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples
+.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples vmtest module
 
 all: build
 
@@ -103,6 +103,16 @@ fuzz:
 	$(GO) test ./handshake -run '^$$' -fuzz '^FuzzConsume$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./keystore -run '^$$' -fuzz '^FuzzOpenPayload$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./uapi -run '^$$' -fuzz '^FuzzParseSet$$' -fuzztime $(FUZZTIME)
+
+# The bpf_crypto "aead" module (kernel/bpf_crypto_aead) for a kernel tree:
+#   make module KDIR=/usr/src/linux-headers-6.12.118+deb12-cloud-amd64
+module:
+	$(MAKE) -C kernel/bpf_crypto_aead $(if $(KDIR),KDIR=$(KDIR))
+
+# The tests on Debian's 6.12 LTS kernel under QEMU, with and without the
+# aead module (root; installs the kernel, headers and QEMU from apt once).
+vmtest:
+	bash scripts/vmtest.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wgbpfd

@@ -299,6 +299,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 		reason = WG_DROP_CRYPTO;
 		goto drop;
 	}
+	WG_BOUND(len, WG_IPV4_HLEN, WG_MAX_PADDED, malformed);
 	if (bpf_skb_load_bytes(skb, WG_ETH_HLEN, sc->buf, len))
 		goto malformed;
 	__builtin_memset(&sc->buf[len], 0, 16);
@@ -385,8 +386,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 		goto malformed;
 	if (bpf_skb_store_bytes(skb, WG_ETH_HLEN, &w->o, hlen, 0))
 		goto malformed;
-	if (total > WG_SCRATCH_LEN)
-		goto too_big;
+	WG_BOUND(total, WG_TAG_LEN, WG_SCRATCH_LEN, too_big);
 	if (bpf_skb_store_bytes(skb, WG_ETH_HLEN + hlen, sc->buf, total, 0))
 		goto malformed;
 	if (bpf_skb_store_bytes(skb, 12, &eth.proto, 2, 0))

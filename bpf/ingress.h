@@ -228,9 +228,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	/* Re-check the copy length right where it is used: clang may otherwise
 	 * recompute it from a register the verifier has no bounds for. */
 	n = ct_len + WG_TAG_LEN;
-	asm volatile("" : "+r"(n));
-	if (n < WG_TAG_LEN || n > WG_SCRATCH_LEN)
-		goto malformed;
+	WG_BOUND(n, WG_TAG_LEN, WG_SCRATCH_LEN, malformed);
 	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
 		goto malformed;
 	rc = wg_open(idx, dh.counter, ct_len, generation);
@@ -309,8 +307,9 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	} else {
 		goto malformed;
 	}
-	if (inner_len > ct_len || inner_len > WG_MAX_PADDED)
+	if (inner_len > ct_len)
 		goto malformed;
+	WG_BOUND(inner_len, WG_IPV4_HLEN, WG_MAX_PADDED, malformed);
 	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
 	    owner != peer_id) {
 		reason = WG_DROP_SRC_NOT_ALLOWED;

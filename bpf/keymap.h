@@ -66,6 +66,20 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
  * needs (it may have lost track across calls) is not optimised away. */
 #define WG_OPAQUE(x) asm volatile("" : "+r"(x))
 
+/* Goes to fail unless lo <= n <= hi, as two checks the verifier sees. clang
+ * would fold them into one unsigned compare of n - lo, from which the
+ * verifier of Linux 6.12 learns no lower bound for n (6.18's does) and then
+ * refuses n as a helper's length ("invalid zero-sized read"). */
+#define WG_BOUND(n, lo, hi, fail)		\
+	do {					\
+		WG_OPAQUE(n);			\
+		if ((n) < (lo))			\
+			goto fail;		\
+		WG_OPAQUE(n);			\
+		if ((n) > (hi))			\
+			goto fail;		\
+	} while (0)
+
 /* ---- error codes of wg_seal / wg_open ------------------------------------ */
 #define WG_ERR_TAG (-1)    /* authentication failed; buffer untouched */
 #define WG_ERR_NOKEY (-2)  /* no keys (or no crypto context) for this index */
@@ -81,13 +95,15 @@ extern int bpf_crypto_decrypt(struct bpf_crypto_ctx *ctx,
 
 struct wg_keys {
 	__u32 suite;
-	__u32 _pad;
+	__u32 backend; /* chacha20poly1305: enum wg_backend (aead.h) */
 	__u64 generation; /* the install's; see struct wg_session */
 	__u8 wrapped[2 * WG_KEY_LEN];
 	struct bpf_crypto_ctx __kptr *send_cbc;
 	struct bpf_crypto_ctx __kptr *send_ecb;
 	struct bpf_crypto_ctx __kptr *recv_cbc;
 	struct bpf_crypto_ctx __kptr *recv_ecb;
+	struct bpf_crypto_ctx __kptr *send_aead; /* backend != WG_BACKEND_BPF */
+	struct bpf_crypto_ctx __kptr *recv_aead;
 };
 
 struct {

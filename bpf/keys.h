@@ -15,6 +15,7 @@
 #include "common.h"
 #include "keymap.h"
 #include "replay.h"
+#include "aead.h"
 
 /* Which step of an install failed (wg_install_args.stage). */
 enum wg_install_stage {
@@ -27,6 +28,8 @@ enum wg_install_stage {
 	WG_STAGE_SESSIONS_MAP = 6, /* sessions update */
 	WG_STAGE_ARGS = 7, /* bad suite */
 	WG_STAGE_WRAP = 8, /* creating K_wrap's context or wrapping */
+	WG_STAGE_SEND_AEAD = 9, /* bpf_crypto_ctx_create("aead"), send */
+	WG_STAGE_RECV_AEAD = 10,
 };
 
 /* Context of wg_install. Mirrored by installArgs in dataplane/keys.go. */
@@ -38,7 +41,7 @@ struct wg_install_args {
 	__u32 flags;
 	__s32 err;   /* out: negative errno of the failed step */
 	__u32 stage; /* out: enum wg_install_stage */
-	__u32 _pad;
+	__u32 backend; /* chacha20poly1305: enum wg_backend (aead.h) */
 	/* chacha20poly1305: transport keys T. aes-cbc: K_cbc of each direction. */
 	__u8 send[WG_KEY_LEN];
 	__u8 recv[WG_KEY_LEN];
@@ -70,6 +73,7 @@ struct wg_probe_args {
 	char algo[128];
 	__u32 key_len;
 	__s32 err; /* out */
+	__u32 authsize; /* an AEAD's tag length; 0 for a cipher */
 };
 
 /* Staging area for bpf_crypto_params (408 bytes: too big for the stack).
@@ -167,6 +171,7 @@ SEC("syscall")
 int wg_install(struct wg_install_args *a)
 {
 	struct bpf_crypto_ctx *scbc = NULL, *secb = NULL, *rcbc = NULL, *recb = NULL;
+	struct bpf_crypto_ctx *sa = NULL, *ra = NULL;
 	struct wg_keys kv = {}, *k;
 	struct wg_wrap *w;
 	struct wg_install_buf *b;
@@ -195,7 +200,21 @@ int wg_install(struct wg_install_args *a)
 	/* A chacha20poly1305 entry holds no keys until wg_wrap has run, which
 	 * then sets its generation: until then no packet can use it. */
 	kv.generation = a->suite == WG_SUITE_AESCBC ? generation : 0;
-	if (a->suite == WG_SUITE_CHACHA20POLY1305) {
+	if (a->suite == WG_SUITE_CHACHA20POLY1305 && a->backend != WG_BACKEND_BPF) {
+		/* The keys go only into the two contexts: ready at once. */
+		kv.backend = a->backend;
+		kv.generation = generation;
+		sa = wg_aead_ctx_create(&b->params, a->send, &err);
+		if (!sa) {
+			a->stage = WG_STAGE_SEND_AEAD;
+			goto fail;
+		}
+		ra = wg_aead_ctx_create(&b->params, a->recv, &err);
+		if (!ra) {
+			a->stage = WG_STAGE_RECV_AEAD;
+			goto fail;
+		}
+	} else if (a->suite == WG_SUITE_CHACHA20POLY1305) {
 		/* Via the map: the verifier refuses a ctx pointer plus offset
 		 * as an argument. */
 		__builtin_memcpy(b->keys, a->wrap_key, WG_KEY_LEN);
@@ -253,7 +272,11 @@ int wg_install(struct wg_install_args *a)
 		wg_xchg_release(&k->recv_cbc, rcbc);
 	if (recb)
 		wg_xchg_release(&k->recv_ecb, recb);
-	scbc = secb = rcbc = recb = NULL;
+	if (sa)
+		wg_xchg_release(&k->send_aead, sa);
+	if (ra)
+		wg_xchg_release(&k->recv_aead, ra);
+	scbc = secb = rcbc = recb = sa = ra = NULL;
 
 	/* The non-secret half: fresh counters and replay window. */
 	/* Nothing ever writes the template's replay bitmap, so it stays zero;
@@ -285,6 +308,10 @@ fail:
 		bpf_crypto_ctx_release(rcbc);
 	if (recb)
 		bpf_crypto_ctx_release(recb);
+	if (sa)
+		bpf_crypto_ctx_release(sa);
+	if (ra)
+		bpf_crypto_ctx_release(ra);
 	a->err = err ? err : -22;
 wipe:
 	wg_wipe32(a->send);
@@ -311,6 +338,8 @@ int wg_remove(struct wg_index_args *a)
 		wg_xchg_release(&k->send_ecb, NULL);
 		wg_xchg_release(&k->recv_cbc, NULL);
 		wg_xchg_release(&k->recv_ecb, NULL);
+		wg_xchg_release(&k->send_aead, NULL);
+		wg_xchg_release(&k->recv_aead, NULL);
 	}
 	e2 = bpf_map_delete_elem(&session_keys, &idx);
 	a->err = (e1 && e2) ? e1 : 0;
@@ -377,6 +406,7 @@ int wg_probe(struct wg_probe_args *a)
 	__builtin_memcpy(b->params.algo, a->algo, sizeof(a->algo));
 	b->params.algo[127] = 0;
 	b->params.key_len = a->key_len > 256 ? 256 : a->key_len;
+	b->params.authsize = a->authsize;
 	c = bpf_crypto_ctx_create(&b->params, sizeof(b->params), &err);
 	if (c) {
 		bpf_crypto_ctx_release(c);
@@ -423,6 +453,8 @@ static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!k || !w || !s || k->suite != WG_SUITE_CHACHA20POLY1305)
 		return -2;
+	if (k->backend != WG_BACKEND_BPF) /* keys only in its contexts */
+		return -22;
 	c = w->ctx; /* RCU-protected, no acquire */
 	if (!c)
 		return -2;
@@ -459,7 +491,9 @@ int wg_wrap(struct __sk_buff *skb)
 		n -= WG_WRAP_OFF + 8;
 		if (n > sizeof(zeros))
 			n = sizeof(zeros);
+		WG_BOUND(n, 1, sizeof(zeros), out);
 		bpf_skb_store_bytes(skb, WG_WRAP_OFF + 8, zeros, n, 0);
 	}
+out:
 	return ret;
 }

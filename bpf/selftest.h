@@ -50,21 +50,23 @@ struct wg_selftest_hdr {
 static __always_inline int wg_st_load(struct __sk_buff *skb, __u32 off,
 				      struct wg_scratch *s, __u32 n)
 {
-	if (n > WG_SCRATCH_LEN)
-		return -1;
 	if (!n)
 		return 0;
+	WG_BOUND(n, 1, WG_SCRATCH_LEN, fail);
 	return bpf_skb_load_bytes(skb, off, s->buf, n);
+fail:
+	return -1;
 }
 
 static __always_inline int wg_st_store(struct __sk_buff *skb, __u32 off,
 				       struct wg_scratch *s, __u32 n)
 {
-	if (n > WG_SCRATCH_LEN)
-		return -1;
 	if (!n)
 		return 0;
+	WG_BOUND(n, 1, WG_SCRATCH_LEN, fail);
 	return bpf_skb_store_bytes(skb, off, s->buf, n, 0);
+fail:
+	return -1;
 }
 
 /* The raw primitives on the key, nonce and AD given in the header. */

@@ -28,6 +28,7 @@
 #include "chacha20.h"
 #include "poly1305.h"
 #include "aescbc.h"
+#include "aead.h"
 
 static __always_inline int wg_session_suite(__u32 local_index)
 {
@@ -133,7 +134,12 @@ static __always_inline int wg_crypt(__u32 local_index, __u64 counter, __u32 len,
 	st = bpf_map_lookup_elem(&cstate, &zero);
 	if (!s || !st)
 		return WG_ERR_CRYPTO;
-	if (k->suite == WG_SUITE_CHACHA20POLY1305) {
+	if (k->suite == WG_SUITE_CHACHA20POLY1305 && k->backend != WG_BACKEND_BPF) {
+		st->nonce[0] = 0;
+		st->nonce[1] = (__u32)counter;
+		st->nonce[2] = (__u32)(counter >> 32);
+		ret = wg_aead_crypt(k, st, s, len, open);
+	} else if (k->suite == WG_SUITE_CHACHA20POLY1305) {
 		ret = wg_unwrap_key(st, k, open);
 		if (ret)
 			goto out;

@@ -28,6 +28,11 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 	if err != nil {
 		return nil, startErr(ExitKernelLoader, "loading the data plane: %w", err)
 	}
+	if b, why := dp.Backend(); why != "" {
+		log.Info("chacha20poly1305 backend", "backend", b.String(), "why", why)
+	} else {
+		log.Info("chacha20poly1305 backend", "backend", b.String())
+	}
 	cfg := dataplane.AttachConfig{
 		TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true,
 		// Not fatal (new links, RPS on the hop): the tunnel works, slower
@@ -114,6 +119,11 @@ func (k *dataplaneKernel) PeerStats(id uint32) (peerStats, error) {
 func (k *dataplaneKernel) Drops() (map[string]uint64, error) { return k.dp.Drops() }
 
 func (k *dataplaneKernel) QueueDrops() (map[string]uint64, error) { return k.dp.QueueDrops() }
+
+func (k *dataplaneKernel) ChaChaBackend() string {
+	b, _ := k.dp.Backend()
+	return b.String()
+}
 
 // readEvents delivers the data plane's events until ctx ends.
 func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) {

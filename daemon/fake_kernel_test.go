@@ -140,6 +140,8 @@ func (k *fakeKernel) Drops() (map[string]uint64, error) {
 	return maps.Clone(k.drops), nil
 }
 
+func (k *fakeKernel) ChaChaBackend() string { return "bpf" }
+
 func (k *fakeKernel) QueueDrops() (map[string]uint64, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

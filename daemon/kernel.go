@@ -40,6 +40,9 @@ type kernel interface {
 	// QueueDrops counts packets the kernel dropped in the queues between
 	// the data plane's programs (full backlogs: congestion), by queue.
 	QueueDrops() (map[string]uint64, error)
+	// ChaChaBackend names what computes chacha20poly1305: "bpf" or
+	// "kfunc" (bpf_crypto's AEAD type, dataplane/backend.go).
+	ChaChaBackend() string
 }
 
 // kernelSession is one keypair as the data plane takes it.

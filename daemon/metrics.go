@@ -92,6 +92,8 @@ func (d *device) metricsText() []byte {
 	for _, h := range d.policy.Hooks {
 		fmt.Fprintf(&b, "wgbpfd_policy_info{interface=%q,hook=%q,file=%q,sha256=%q} 1\n", d.name, h, d.policy.File, d.policy.Digest)
 	}
+	help("wgbpfd_chacha20poly1305_backend", "gauge", "1 for what computes the chacha20poly1305 suite: bpf (plain BPF) or kfunc (bpf_crypto's AEAD type).")
+	fmt.Fprintf(&b, "wgbpfd_chacha20poly1305_backend{interface=%q,backend=%q} 1\n", d.name, d.k.ChaChaBackend())
 	help("wgbpfd_handshakes_total", "counter", "Handshake messages handled by the daemon, by outcome.")
 	writeSorted(&b, "wgbpfd_handshakes_total", d.name, "outcome", d.stats.handshakes)
 	help("wgbpfd_slow_path_packets_total", "counter", "Packets handled in userspace, by outcome.")

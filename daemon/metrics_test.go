@@ -66,6 +66,7 @@ func TestDropReports(t *testing.T) {
 		`wgbpfd_queue_drops_total{interface="wgtest",queue="decrypt"} 7`,
 		`wgbpfd_queue_drops_total{interface="wgtest",queue="deliver"} 1`,
 		`wgbpfd_queue_drops_total{interface="wgtest",queue="encrypt"} 0`,
+		`wgbpfd_chacha20poly1305_backend{interface="wgtest",backend="bpf"} 1`,
 	} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, m)

@@ -44,14 +44,16 @@ const (
 
 // installStage names the failed step reported in wg_install_args.stage.
 var installStage = map[uint32]string{
-	1: `bpf_crypto_ctx_create("cbc(aes)") for sending`,
-	2: `bpf_crypto_ctx_create("ecb(aes)") for sending`,
-	3: `bpf_crypto_ctx_create("cbc(aes)") for receiving`,
-	4: `bpf_crypto_ctx_create("ecb(aes)") for receiving`,
-	5: "updating session_keys",
-	6: "updating sessions",
-	7: "invalid arguments",
-	8: `bpf_crypto_ctx_create("ecb(aes)") for the key-wrapping key`,
+	1:  `bpf_crypto_ctx_create("cbc(aes)") for sending`,
+	2:  `bpf_crypto_ctx_create("ecb(aes)") for sending`,
+	3:  `bpf_crypto_ctx_create("cbc(aes)") for receiving`,
+	4:  `bpf_crypto_ctx_create("ecb(aes)") for receiving`,
+	5:  "updating session_keys",
+	6:  "updating sessions",
+	7:  "invalid arguments",
+	8:  `bpf_crypto_ctx_create("ecb(aes)") for the key-wrapping key`,
+	9:  `bpf_crypto_ctx_create("aead") for sending`,
+	10: `bpf_crypto_ctx_create("aead") for receiving`,
 }
 
 // syscallMu serialises runs of the syscall programs: they share the
@@ -79,6 +81,7 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 	case SuiteChaCha20Poly1305:
 		copy(keys[0:32], k.Send[:])
 		copy(keys[32:64], k.Receive[:])
+		ne.PutUint32(ctx[28:], uint32(d.backend)) // wg_install_args.backend
 	case SuiteAESCBC:
 		scbc, saux := keystore.DeriveAESCBCKeys(&k.Send)
 		rcbc, raux := keystore.DeriveAESCBCKeys(&k.Receive)
@@ -108,7 +111,7 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 		stage := installStage[ne.Uint32(ctx[24:])]
 		return fmt.Errorf("install session %d: %s: %w", k.LocalIndex, stage, errnoError(errno))
 	}
-	if k.Suite == SuiteChaCha20Poly1305 {
+	if k.Suite == SuiteChaCha20Poly1305 && d.backend == BackendBPF {
 		if err := d.wrapKeys(k); err != nil {
 			d.removeLocked(k.LocalIndex)
 			return fmt.Errorf("install session %d: %w", k.LocalIndex, err)

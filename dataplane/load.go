@@ -23,7 +23,9 @@ type Dataplane struct {
 	identity *ebpf.Map // pinned identity record (persist.go)
 	peerKeys *ebpf.Map // pinned peer id → public key (persist.go)
 
-	policy *Policy // installed by InstallPolicy (policy.go)
+	policy     *Policy // installed by InstallPolicy (policy.go)
+	backend    Backend // chacha20poly1305's (backend.go), chosen by Load
+	backendWhy string
 }
 
 // Load loads the BPF object into the kernel. The verifier log of a failed load
@@ -46,6 +48,12 @@ func Load() (*Dataplane, error) {
 		_ = d.objs.Close()
 		return nil, fmt.Errorf("loading BPF objects: policy delivery: %w", err)
 	}
+	b, why, err := chooseBackend(d.objs.WgProbe)
+	if err != nil {
+		_ = d.objs.Close()
+		return nil, fmt.Errorf("choosing the chacha20poly1305 backend: %w", err)
+	}
+	d.backend, d.backendWhy = b, why
 	return d, nil
 }
 

@@ -73,27 +73,29 @@ func Probe() (*ProbeResult, error) {
 	}
 	defer objs.Probe.Close()
 
-	if r.CBC, err = probeCipher(objs.Probe, "skcipher", "cbc(aes)"); err != nil {
+	if r.CBC, err = probeCipher(objs.Probe, "skcipher", "cbc(aes)", 0); err != nil {
 		return nil, err
 	}
-	if r.ECB, err = probeCipher(objs.Probe, "skcipher", "ecb(aes)"); err != nil {
+	if r.ECB, err = probeCipher(objs.Probe, "skcipher", "ecb(aes)", 0); err != nil {
 		return nil, err
 	}
-	if r.AEADErr, err = probeCipher(objs.Probe, "aead", "rfc7539(chacha20,poly1305)"); err != nil {
+	if r.AEADErr, err = probeCipher(objs.Probe, "aead", "rfc7539(chacha20,poly1305)", 16); err != nil {
 		return nil, err
 	}
 	r.AEAD = r.AEADErr == nil
 	return r, nil
 }
 
-// probeCipher runs wg_probe. The first result is the kernel's answer for the
-// algorithm, the second a failure to ask.
-func probeCipher(p *ebpf.Program, typ, algo string) (error, error) {
-	// struct wg_probe_args: type[16], algo[128], key_len, err.
-	ctx := make([]byte, 16+128+8)
+// probeCipher runs wg_probe. authsize is an AEAD's tag length (bpf_crypto
+// refuses an AEAD without one and a cipher with one). The first result is
+// the kernel's answer for the algorithm, the second a failure to ask.
+func probeCipher(p *ebpf.Program, typ, algo string, authsize byte) (error, error) {
+	// struct wg_probe_args: type[16], algo[128], key_len, err, authsize.
+	ctx := make([]byte, 16+128+12)
 	copy(ctx[0:15], typ)
 	copy(ctx[16:16+127], algo)
 	ctx[144] = 32
+	ctx[152] = authsize
 	syscallMu.Lock()
 	err := runSyscall(p, ctx)
 	syscallMu.Unlock()

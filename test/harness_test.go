@@ -33,10 +33,22 @@ var (
 )
 
 // binaries builds wgbpfd and wireguard-go (the pinned go.mod tool) once per
-// test run and returns the directory holding them.
+// test run and returns the directory holding them. WGBPFD_TEST_BIN names a
+// directory with the three binaries already built, for machines without a Go
+// toolchain (the VM of scripts/vmtest.sh).
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if dir := os.Getenv("WGBPFD_TEST_BIN"); dir != "" {
+			binDir = dir
+			for _, name := range []string{"wgbpfd", "wgbpfd-production", "wireguard-go"} {
+				if _, buildErr = os.Stat(filepath.Join(dir, name)); buildErr != nil {
+					buildErr = fmt.Errorf("WGBPFD_TEST_BIN: %w", buildErr)
+					return
+				}
+			}
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "wgbpfd-test-bin-")
 		if buildErr != nil {
 			return
@@ -200,6 +212,21 @@ func startDaemonCmd(t *testing.T, cmd *exec.Cmd, ifname string) *daemon {
 		}
 	})
 	waitSocket(t, ifname, d)
+	// The start-up log names the chacha20poly1305 backend; under
+	// WGBPFD_CHACHA_BACKEND=kfunc (make vmtest with the module) it must be
+	// the kernel's AEAD.
+	want := `msg="chacha20poly1305 backend" interface=` + ifname + " backend="
+	if os.Getenv("WGBPFD_CHACHA_BACKEND") == "kfunc" {
+		want += "kfunc"
+	}
+	// The socket can be there before the log line is read (a restart
+	// finds the last daemon's), so wait a little for it.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(d.logText(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("wgbpfd %s: the start-up log lacks %q:\n%s", ifname, want, d.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return d
 }
 
