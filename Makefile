@@ -7,7 +7,7 @@ TESTFLAGS ?= -count=1 -timeout 15m
 
 # bench-crypto: ns per packet and MB/s of each suite in BPF (BPF_PROG_TEST_RUN),
 # beside keystore's Go suites and the bare bpf_crypto cbc(aes) cipher.
-.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples vmtest module
+.PHONY: all build deps demo bench bench-crypto bench-restart bench-tunnel test test-unit lint generate check-generate fuzz install clean examples vmtest module checkpatch
 
 all: build
 
@@ -108,6 +108,11 @@ fuzz:
 #   make module KDIR=/usr/src/linux-headers-6.12.118+deb12-cloud-amd64
 module:
 	$(MAKE) -C kernel/bpf_crypto_aead $(if $(KDIR),KDIR=$(KDIR))
+
+# checkpatch.pl on the kernel C and the upstream patches (from Debian's
+# linux-source-6.12, unpacked once into a cache).
+checkpatch:
+	bash scripts/checkpatch.sh
 
 # The tests on Debian's 6.12 LTS kernel under QEMU, with and without the
 # aead module (root; installs the kernel, headers and QEMU from apt once).
