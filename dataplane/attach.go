@@ -411,15 +411,7 @@ func (d *Dataplane) detach() error {
 	for _, l := range a.links {
 		errs = append(errs, l.Close())
 	}
-	if a.hop0 != "" {
-		errs = append(errs, a.inNetns(func() error {
-			l, err := netlink.LinkByName(a.hop0)
-			if err != nil {
-				return nil // gone with its namespace
-			}
-			return netlink.LinkDel(l)
-		}))
-	}
+	errs = append(errs, a.deleteHop())
 	if d.objs.Ifconfig != nil {
 		errs = append(errs, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{}, ebpf.UpdateAny))
 	}

@@ -14,20 +14,17 @@ import (
 // configured MTU and bpf_skb_change_tail needs room for the outer packet.
 const hopMTU = 65535
 
-// hopNames names the veth pair of the TUN: hop0 (wg0 egress redirects
-// plaintext into it) and hop1 (the encrypting end). netif owns the naming,
-// so that its start-up cleanup and the data plane agree.
-func hopNames(tun string) (string, string) {
-	n := netif.HopNames(tun)
-	return n[0], n[1]
-}
-
 // createHop makes the veth pair, offloads off (the kernel then segments GSO
 // packets and fills checksums before the encrypting program sees them),
 // IPv6 off (no link-local chatter into the encryptor), forwarding on for
 // hop1 (bpf_fib_lookup requires it on its input device), and brings it up.
+//
+// The pair's names and alias are netif's (HopNames, HopAlias), so that its
+// start-up cleanup and the data plane agree: hop0 (TUN egress redirects
+// plaintext into it) and hop1 (the encrypting end).
 func (a *attachment) createHop(tunName string) error {
-	h0, h1 := hopNames(tunName)
+	names := netif.HopNames(tunName)
+	h0, h1 := names[0], names[1]
 	// Left behind by a daemon of this interface that died: a veth marked
 	// with our alias (a crash between creation and marking leaves an
 	// unmarked veth under our hashed name, which is ours too).
@@ -85,4 +82,19 @@ func (a *attachment) createHop(tunName string) error {
 		}
 	}
 	return nil
+}
+
+// deleteHop removes the veth pair (deleting one end removes both), if it
+// is still there.
+func (a *attachment) deleteHop() error {
+	if a.hop0 == "" {
+		return nil
+	}
+	return a.inNetns(func() error {
+		l, err := netlink.LinkByName(a.hop0)
+		if err != nil {
+			return nil // gone with its namespace
+		}
+		return netlink.LinkDel(l)
+	})
 }
