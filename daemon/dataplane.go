@@ -80,7 +80,7 @@ func (k *dataplaneKernel) CommitReceive(idx uint32, counter uint64) error {
 	return err
 }
 
-func (k *dataplaneKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {
+func (k *dataplaneKernel) SetPeer(id uint32, ep netip.AddrPort) error {
 	if _, err := k.dp.GetPeer(id); err == nil {
 		return k.dp.SetEndpoint(id, ep)
 	}
