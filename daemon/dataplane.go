@@ -115,16 +115,17 @@ func (k *dataplaneKernel) Drops() (map[string]uint64, error) { return k.dp.Drops
 
 func (k *dataplaneKernel) QueueDrops() (map[string]uint64, error) { return k.dp.QueueDrops() }
 
-// readEvents delivers the data plane's events until ctx ends.
-func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) {
+// readEvents delivers the data plane's events until ctx ends (nil) or the
+// reader fails (its error: the daemon cannot run without events, see
+// running.readEvents).
+func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) error {
 	for {
 		ev, err := k.dp.ReadEvent(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			k.log.Warn("reading data plane events", "err", fmt.Errorf("%w", err))
-			return
+			return err
 		}
 		var kind kernelEventKind
 		switch ev.Type {
