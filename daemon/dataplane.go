@@ -14,7 +14,6 @@ import (
 // dataplaneKernel is the kernel interface on the real BPF data plane.
 type dataplaneKernel struct {
 	dp     *dataplane.Dataplane
-	log    *slog.Logger
 	policy *dataplane.Policy // in use; nil: none (policy.go)
 }
 
@@ -43,7 +42,7 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 		_ = dp.Close()
 		return nil, fmt.Errorf("pinning maps for %s: %w", ifname, err)
 	}
-	return &dataplaneKernel{dp: dp, log: log}, nil
+	return &dataplaneKernel{dp: dp}, nil
 }
 
 func (k *dataplaneKernel) close() error {

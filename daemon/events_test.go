@@ -26,7 +26,7 @@ func TestEventReaderStopEndsServe(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	r := &running{log: log, dp: &dataplaneKernel{dp: dp, log: log}, fatal: make(chan error, 1)}
+	r := &running{log: log, dp: &dataplaneKernel{dp: dp}, fatal: make(chan error, 1)}
 	// No events come (nothing is attached): the handler is never called.
 	r.dev = &device{}
 
