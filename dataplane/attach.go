@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -128,15 +127,22 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 		a.links = append(a.links, l)
 	}
 
+	return d.attachUnderlays("attach")
+}
+
+// attachUnderlays attaches the ingress program to every underlay link
+// there is and, with WatchLinks, to those that come later.
+func (d *Dataplane) attachUnderlays(what string) error {
+	a := d.att
 	// Watch before listing so that no link slips between the two.
-	if cfg.WatchLinks {
+	if a.cfg.WatchLinks {
 		if err := d.watchLinks(); err != nil {
 			return err
 		}
 	}
 	links, err := netlink.LinkList()
 	if err != nil {
-		return fmt.Errorf("attach: listing links: %w", err)
+		return fmt.Errorf("%s: listing links: %w", what, err)
 	}
 	for _, l := range links {
 		if a.isUnderlay(l) {
@@ -217,23 +223,7 @@ func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
 	if a.addrs, err = d.trackAddrs(ns, a.cfg.OnWatchError); err != nil {
 		return fmt.Errorf("adopt: %w", err)
 	}
-	if a.cfg.WatchLinks {
-		if err := d.watchLinks(); err != nil {
-			return err
-		}
-	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		return fmt.Errorf("adopt: listing links: %w", err)
-	}
-	for _, l := range links {
-		if a.isUnderlay(l) {
-			if err := a.attachUnderlay(d.objs.WgUnderlayIngress, l.Attrs().Index); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return d.attachUnderlays("adopt")
 }
 
 // release closes the attachment's file descriptors and leaves the pinned
@@ -244,15 +234,15 @@ func (d *Dataplane) release() error {
 		return nil
 	}
 	d.att = nil
-	var errs []error
-	if a.stop != nil {
-		close(a.stop)
-		select {
-		case <-a.watching:
-		case <-time.After(5 * time.Second):
-			errs = append(errs, errors.New("release: the link watcher did not stop within 5 s"))
-		}
-	}
+	errs := a.closeLinks()
+	a.ns.Close()
+	return errors.Join(errs...)
+}
+
+// closeLinks stops the watchers and closes every link's descriptor: a
+// pinned link stays attached, an unpinned one is detached.
+func (a *attachment) closeLinks() []error {
+	errs := []error{a.stopWatching()}
 	if a.addrs != nil {
 		errs = append(errs, a.addrs.close())
 	}
@@ -265,8 +255,7 @@ func (d *Dataplane) release() error {
 	for _, l := range a.links {
 		errs = append(errs, l.Close())
 	}
-	a.ns.Close()
-	return errors.Join(errs...)
+	return errs
 }
 
 // isUnderlay: Ethernet-framed links that are not ours. L3 devices (TUNs,
@@ -389,28 +378,7 @@ func (d *Dataplane) detach() error {
 	d.att = nil
 	// Unpinned, closing a link detaches it.
 	errs := []error{a.unpinLinks()}
-	if a.stop != nil {
-		close(a.stop)
-		// Wait for the watcher, so that it attaches nothing and reports
-		// nothing after Detach; bounded, should netlink never let go.
-		select {
-		case <-a.watching:
-		case <-time.After(5 * time.Second):
-			errs = append(errs, errors.New("detach: the link watcher did not stop within 5 s"))
-		}
-	}
-	if a.addrs != nil {
-		errs = append(errs, a.addrs.close())
-	}
-	a.mu.Lock()
-	for _, l := range a.underlay {
-		errs = append(errs, l.Close())
-	}
-	a.underlay = nil
-	a.mu.Unlock()
-	for _, l := range a.links {
-		errs = append(errs, l.Close())
-	}
+	errs = append(errs, a.closeLinks()...)
 	errs = append(errs, a.deleteHop())
 	if d.objs.Ifconfig != nil {
 		errs = append(errs, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{}, ebpf.UpdateAny))

@@ -540,9 +540,9 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		name string
 		prog *ebpf.Program
 	}{
-		{linkPinPrefix + "hop_encrypt", d.objs.WgHopEncrypt},
-		{linkPinPrefix + "hop_decrypt", d.objs.WgUnderlayIngress},
-		{linkPinPrefix + "tun_egress", d.objs.WgTunEgress},
+		{fixedLinks[0], d.objs.WgHopEncrypt},
+		{fixedLinks[1], d.objs.WgUnderlayIngress},
+		{fixedLinks[2], d.objs.WgTunEgress},
 	}
 	for _, f := range fixed {
 		if links[f.name] == nil {

@@ -1,8 +1,10 @@
 package dataplane
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -66,4 +68,20 @@ func (d *Dataplane) watchLinks() error {
 		}
 	}()
 	return nil
+}
+
+// stopWatching ends the link watcher and waits for it, so that it attaches
+// nothing and reports nothing afterwards; bounded, should netlink never
+// let go.
+func (a *attachment) stopWatching() error {
+	if a.stop == nil {
+		return nil
+	}
+	close(a.stop)
+	select {
+	case <-a.watching:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the link watcher did not stop within 5 s")
+	}
 }
