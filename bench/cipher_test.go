@@ -72,7 +72,7 @@ PASS
 // limit rows unmeasured, with the reason under the table.
 func TestTargetsWithoutCipherLimit(t *testing.T) {
 	mk := func(tg target, udp, tcp float64) *result {
-		r := &result{t: tg, udpPPS: udp}
+		r := &result{t: tg, traffic: traffic{udpPPS: udp}}
 		r.tcp1.gbps, r.tcp4.gbps = tcp, tcp
 		r.pingIdle.mean, r.pingLoad.mean = 0.1, 0.2
 		return r

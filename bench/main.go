@@ -39,12 +39,7 @@ type options struct {
 type result struct {
 	t        target
 	err      error
-	tcp1     tcpResult
-	tcp4     tcpResult
-	udpPPS   float64
-	udpSent  float64
-	pingIdle pingResult
-	pingLoad pingResult
+	traffic        // the best of the rounds (merge)
 	rss1KiB  int64 // responder daemon, one peer, after the traffic
 	mtu      int   // the tunnel's MTU in the first namespace (0 for plain veth)
 	rounds   []measurement
@@ -277,8 +272,13 @@ func measureTraffic(o options, b bins, idle float64) []*result {
 
 // measurement is one round of one configuration.
 type measurement struct {
-	round    int
-	bg       float64 // machine busy CPU-s/s just before, our daemons idle
+	round int
+	bg    float64 // machine busy CPU-s/s just before, our daemons idle
+	traffic
+}
+
+// traffic is what one round of the traffic tests measures.
+type traffic struct {
 	tcp1     tcpResult
 	tcp4     tcpResult
 	udpPPS   float64

@@ -39,32 +39,47 @@ type keyID struct {
 var keys = map[keyID]keyInfo{}
 
 func init() {
-	add := func(name string, s section, singleton bool, f func(*parser, int, string) *Error) {
-		keys[keyID{lowerASCII(name), s}] = keyInfo{name, s, singleton, f}
-		if name != "PrivateKey" && name != "PresharedKey" {
-			copiedKeys[lowerASCII(name)] = true
-		}
+	addKey("PrivateKey", sectionInterface, true, (*parser).privateKey)
+	addValue("ListenPort", sectionInterface, parsePort, func(p *parser, n int) { p.cfg.Interface.ListenPort = n })
+	addValue("FwMark", sectionInterface, parseFwMark, func(p *parser, n uint32) { p.cfg.Interface.FwMark = n })
+	addKey("Address", sectionInterface, false, (*parser).address)
+	addKey("DNS", sectionInterface, false, (*parser).dns)
+	addValue("MTU", sectionInterface, parseMTU, func(p *parser, n int) { p.cfg.Interface.MTU = n })
+	addValue("Table", sectionInterface, parseTable, func(p *parser, t string) { p.tableValue = t })
+	addKey("PreUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreUp, v) })
+	addKey("PostUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostUp, v) })
+	addKey("PreDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreDown, v) })
+	addKey("PostDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostDown, v) })
+	addValue("SaveConfig", sectionInterface, parseBool, func(p *parser, b bool) { p.cfg.Interface.SaveConfig = b })
+	addValue("Cipher", sectionInterface, parseCipher, func(p *parser, c Cipher) { p.cfg.Interface.Cipher = c })
+	addKey("Policy", sectionInterface, true, (*parser).policy)
+	addKey("PublicKey", sectionPeer, true, (*parser).publicKey)
+	addKey("PresharedKey", sectionPeer, true, (*parser).presharedKey)
+	addKey("AllowedIPs", sectionPeer, false, (*parser).allowedIPs)
+	addKey("Endpoint", sectionPeer, true, (*parser).endpoint)
+	addValue("PersistentKeepalive", sectionPeer, parseKeepalive, func(p *parser, n int) { p.cur.PersistentKeepalive = n })
+	addValue("Cipher", sectionPeer, parseCipher, func(p *parser, c Cipher) { p.cur.Cipher = c })
+}
+
+// addKey registers a key and its parser.
+func addKey(name string, s section, singleton bool, f func(*parser, int, string) *Error) {
+	keys[keyID{lowerASCII(name), s}] = keyInfo{name, s, singleton, f}
+	if name != "PrivateKey" && name != "PresharedKey" {
+		copiedKeys[lowerASCII(name)] = true
 	}
-	add("PrivateKey", sectionInterface, true, (*parser).privateKey)
-	add("ListenPort", sectionInterface, true, (*parser).listenPort)
-	add("FwMark", sectionInterface, true, (*parser).fwMark)
-	add("Address", sectionInterface, false, (*parser).address)
-	add("DNS", sectionInterface, false, (*parser).dns)
-	add("MTU", sectionInterface, true, (*parser).mtu)
-	add("Table", sectionInterface, true, (*parser).table)
-	add("PreUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreUp, v) })
-	add("PostUp", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostUp, v) })
-	add("PreDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PreDown, v) })
-	add("PostDown", sectionInterface, false, func(p *parser, _ int, v string) *Error { return p.hook(&p.cfg.Interface.PostDown, v) })
-	add("SaveConfig", sectionInterface, true, (*parser).saveConfig)
-	add("Cipher", sectionInterface, true, (*parser).interfaceCipher)
-	add("Policy", sectionInterface, true, (*parser).policy)
-	add("PublicKey", sectionPeer, true, (*parser).publicKey)
-	add("PresharedKey", sectionPeer, true, (*parser).presharedKey)
-	add("AllowedIPs", sectionPeer, false, (*parser).allowedIPs)
-	add("Endpoint", sectionPeer, true, (*parser).endpoint)
-	add("PersistentKeepalive", sectionPeer, true, (*parser).keepalive)
-	add("Cipher", sectionPeer, true, (*parser).peerCipher)
+}
+
+// addValue registers a singleton key whose value parse checks and set
+// stores; parse's message, if any, is the error.
+func addValue[T any](name string, s section, parse func(string) (T, string), set func(*parser, T)) {
+	addKey(name, s, true, func(p *parser, line int, v string) *Error {
+		x, msg := parse(v)
+		if msg != "" {
+			return p.errorf(line, name, "%s", msg)
+		}
+		set(p, x)
+		return nil
+	})
 }
 
 // lookupKey finds the key named (case-insensitively) k in section s, and
@@ -340,24 +355,6 @@ func (p *parser) privateKey(line int, v string) *Error {
 	return nil
 }
 
-func (p *parser) listenPort(line int, v string) *Error {
-	n, msg := parsePort(v)
-	if msg != "" {
-		return p.errorf(line, "ListenPort", "%s", msg)
-	}
-	p.cfg.Interface.ListenPort = n
-	return nil
-}
-
-func (p *parser) fwMark(line int, v string) *Error {
-	n, msg := parseFwMark(v)
-	if msg != "" {
-		return p.errorf(line, "FwMark", "%s", msg)
-	}
-	p.cfg.Interface.FwMark = n
-	return nil
-}
-
 func (p *parser) address(line int, v string) *Error {
 	items, err := p.list(line, "Address", v)
 	if err != nil {
@@ -396,24 +393,6 @@ func (p *parser) dns(line int, v string) *Error {
 	return nil
 }
 
-func (p *parser) mtu(line int, v string) *Error {
-	n, msg := parseMTU(v)
-	if msg != "" {
-		return p.errorf(line, "MTU", "%s", msg)
-	}
-	p.cfg.Interface.MTU = n
-	return nil
-}
-
-func (p *parser) table(line int, v string) *Error {
-	t, msg := parseTable(v)
-	if msg != "" {
-		return p.errorf(line, "Table", "%s", msg)
-	}
-	p.tableValue = t
-	return nil
-}
-
 func (p *parser) hook(dst *[]string, v string) *Error {
 	// An empty hook is a no-op in wg-quick; drop it.
 	if v != "" {
@@ -428,24 +407,6 @@ func (p *parser) policy(line int, v string) *Error {
 	}
 	p.cfg.Interface.Policy = v
 	p.cfg.Interface.PolicyLine = line
-	return nil
-}
-
-func (p *parser) saveConfig(line int, v string) *Error {
-	b, msg := parseBool(v)
-	if msg != "" {
-		return p.errorf(line, "SaveConfig", "%s", msg)
-	}
-	p.cfg.Interface.SaveConfig = b
-	return nil
-}
-
-func (p *parser) interfaceCipher(line int, v string) *Error {
-	c, msg := parseCipher(v)
-	if msg != "" {
-		return p.errorf(line, "Cipher", "%s", msg)
-	}
-	p.cfg.Interface.Cipher = c
 	return nil
 }
 
@@ -491,24 +452,6 @@ func (p *parser) endpoint(line int, v string) *Error {
 		return p.errorf(line, "Endpoint", "%s", msg)
 	}
 	p.cur.Endpoint = v
-	return nil
-}
-
-func (p *parser) keepalive(line int, v string) *Error {
-	n, msg := parseKeepalive(v)
-	if msg != "" {
-		return p.errorf(line, "PersistentKeepalive", "%s", msg)
-	}
-	p.cur.PersistentKeepalive = n
-	return nil
-}
-
-func (p *parser) peerCipher(line int, v string) *Error {
-	c, msg := parseCipher(v)
-	if msg != "" {
-		return p.errorf(line, "Cipher", "%s", msg)
-	}
-	p.cur.Cipher = c
 	return nil
 }
 

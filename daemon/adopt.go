@@ -267,9 +267,9 @@ func (r *running) adopt(cfg *config.Config) error {
 	if r.sock, err = listenUDP(port, fwmark); err != nil {
 		return err
 	}
-	k := &dataplaneKernel{log: log}
+	k := &dataplaneKernel{}
 	var polInfo policyInfo
-	dp, _, err := dataplane.Adopt(o.Interface, dataplane.AttachConfig{
+	dp, err := dataplane.Adopt(o.Interface, dataplane.AttachConfig{
 		TunIndex: r.tunIdx, ListenPort: r.sock.port, FwMark: fwmark, MTU: mtu, WatchLinks: true,
 		OnWatchError: func(err error) { log.Warn("data plane", "err", err) },
 	}, func(dp *dataplane.Dataplane) error {

@@ -90,20 +90,31 @@ func Run(ctx context.Context, o Options) error {
 	_ = sdNotify("READY=1")
 	log.Info("wgbpfd is up", "version", o.Version, "listen_port", up.sock.port, "mtu", up.dev.mtu, "peers", len(cfg.Peers))
 
+	return up.serve(ctx)
+}
+
+// serve waits for the end (ctx, a hand-over, a fatal error), reloading on
+// SIGHUP meanwhile; the caller tears down.
+func (r *running) serve(ctx context.Context) error {
+	o, log := r.o, r.log
 	for {
 		select {
 		case <-ctx.Done():
 			_ = sdNotify("STOPPING=1")
 			log.Info("stopping")
 			return nil
+		case err := <-r.fatal:
+			_ = sdNotify("STOPPING=1")
+			log.Error("stopping on a fatal error; tearing the interface down", "err", err)
+			return err
 		case <-o.Handoff:
 			_ = sdNotify("STOPPING=1")
 			log.Info("handing over: exiting, the interface and data plane stay for a successor")
-			up.handoff = true
+			r.handoff = true
 			return ErrHandedOver
 		case <-o.Reload:
 			_ = sdNotify("RELOADING=1")
-			if err := up.reload(o.ConfigPath); err != nil {
+			if err := r.reload(o.ConfigPath); err != nil {
 				log.Error("reload failed", "err", err)
 			}
 			_ = sdNotify("READY=1")
@@ -129,13 +140,14 @@ type running struct {
 	metricsL net.Listener // listening from the start; served once the device exists
 	metrics  *metricsServer
 	cancel   context.CancelFunc
+	fatal    chan error // a loop that cannot go on ends Run (fail)
 	wg       sync.WaitGroup
 	handoff  bool // teardown leaves the interface and data plane running
 }
 
 func bringUp(parent context.Context, o Options, cfg *config.Config, log *slog.Logger) (r *running, err error) {
 	ctx, cancel := context.WithCancel(parent)
-	r = &running{o: o, log: log, cfg: cfg, cancel: cancel}
+	r = &running{o: o, log: log, cfg: cfg, cancel: cancel, fatal: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			r.teardown()

@@ -14,7 +14,6 @@ import (
 // dataplaneKernel is the kernel interface on the real BPF data plane.
 type dataplaneKernel struct {
 	dp     *dataplane.Dataplane
-	log    *slog.Logger
 	policy *dataplane.Policy // in use; nil: none (policy.go)
 }
 
@@ -48,7 +47,7 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 		_ = dp.Close()
 		return nil, fmt.Errorf("pinning maps for %s: %w", ifname, err)
 	}
-	return &dataplaneKernel{dp: dp, log: log}, nil
+	return &dataplaneKernel{dp: dp}, nil
 }
 
 func (k *dataplaneKernel) close() error {
@@ -85,7 +84,7 @@ func (k *dataplaneKernel) CommitReceive(idx uint32, counter uint64) error {
 	return err
 }
 
-func (k *dataplaneKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {
+func (k *dataplaneKernel) SetPeer(id uint32, ep netip.AddrPort) error {
 	if _, err := k.dp.GetPeer(id); err == nil {
 		return k.dp.SetEndpoint(id, ep)
 	}
@@ -125,16 +124,17 @@ func (k *dataplaneKernel) ChaChaBackend() string {
 	return b.String()
 }
 
-// readEvents delivers the data plane's events until ctx ends.
-func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) {
+// readEvents delivers the data plane's events until ctx ends (nil) or the
+// reader fails (its error: the daemon cannot run without events, see
+// running.readEvents).
+func (k *dataplaneKernel) readEvents(ctx context.Context, handle func(kernelEvent)) error {
 	for {
 		ev, err := k.dp.ReadEvent(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			k.log.Warn("reading data plane events", "err", fmt.Errorf("%w", err))
-			return
+			return err
 		}
 		var kind kernelEventKind
 		switch ev.Type {

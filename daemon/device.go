@@ -212,7 +212,7 @@ func (d *device) addPeerLocked(pc config.Peer) error {
 			p.endpoint = ep
 		}
 	}
-	if err := d.k.SetPeer(p.id, uint8(p.suite), p.endpoint); err != nil {
+	if err := d.k.SetPeer(p.id, p.endpoint); err != nil {
 		_ = d.hs.RemovePeer(pc.PublicKey)
 		return fmt.Errorf("peer %s: data plane: %w", pc.PublicKey, err)
 	}
@@ -316,7 +316,7 @@ func (d *device) setEndpointLocked(p *peer, ep netip.AddrPort, why string) {
 	old := p.endpoint
 	p.endpoint = ep
 	p.endpointChanges++
-	if err := d.k.SetPeer(p.id, uint8(p.suite), ep); err != nil {
+	if err := d.k.SetPeer(p.id, ep); err != nil {
 		d.log.Warn("setting endpoint in the data plane", "peer", p.pub.String(), "err", err)
 	}
 	d.log.Info("endpoint changed", "peer", p.pub.String(), "from", old, "to", ep, "why", why)

@@ -89,7 +89,7 @@ func (k *fakeKernel) CommitReceive(idx uint32, counter uint64) error {
 	return nil
 }
 
-func (k *fakeKernel) SetPeer(id uint32, _ uint8, ep netip.AddrPort) error {
+func (k *fakeKernel) SetPeer(id uint32, ep netip.AddrPort) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := k.peers[id]

@@ -26,9 +26,9 @@ type kernel interface {
 	// keypair.
 	CommitReceive(localIndex uint32, counter uint64) error
 
-	// Peers: the suite, the endpoint packets go to, and which installed
-	// sessions are current/previous/next (0 = none).
-	SetPeer(id uint32, suite uint8, endpoint netip.AddrPort) error
+	// Peers: the endpoint packets go to, and which installed sessions are
+	// current/previous/next (0 = none). The suite is per session.
+	SetPeer(id uint32, endpoint netip.AddrPort) error
 	DeletePeer(id uint32) error
 	SetPeerSessions(id uint32, current, previous, next uint32) error
 	AddAllowedIP(p netip.Prefix, id uint32) error

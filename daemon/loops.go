@@ -70,7 +70,7 @@ func (r *running) startLoops(ctx context.Context) error {
 	// does not wait for it; a handshake that comes first computes its own.
 	r.goLoop(func() { r.dev.hs.Precompute(ctx) })
 	r.goLoop(func() { r.readTUN(ctx) })
-	r.goLoop(func() { r.dp.readEvents(ctx, r.dev.handleEvent) })
+	r.goLoop(func() { r.readEvents(ctx) })
 	r.goLoop(func() {
 		t := time.NewTicker(tickInterval)
 		defer t.Stop()
@@ -84,6 +84,25 @@ func (r *running) startLoops(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// readEvents hands the data plane's events to the device until ctx ends.
+// Should the reader fail first, the daemon stops: without events no packet
+// that waits for a keypair starts a handshake, no rekey happens and no
+// roaming is followed, so the tunnel would die quietly some minutes later.
+func (r *running) readEvents(ctx context.Context) {
+	if err := r.dp.readEvents(ctx, r.dev.handleEvent); err != nil {
+		r.fail(fmt.Errorf("the data plane's event reader stopped: %w", err))
+	}
+}
+
+// fail ends Run with err (the first one; later ones are logged only).
+func (r *running) fail(err error) {
+	select {
+	case r.fatal <- err:
+	default:
+		r.log.Error("fatal", "err", err)
+	}
 }
 
 // handshakeWorkers is how many goroutines process handshake messages.

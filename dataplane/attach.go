@@ -3,22 +3,14 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
-
-	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // AttachConfig says where the packet path runs. Attach must be called by a
@@ -52,18 +44,6 @@ type attachment struct {
 	addrs    *addrTracker      // local_addrs kept in step
 	stop     chan struct{}     // closes the link watcher
 	watching chan struct{}     // closed when the link watcher has ended
-}
-
-// hopMTU: the hop never limits packet size; wg_hop_encrypt enforces the
-// configured MTU and bpf_skb_change_tail needs room for the outer packet.
-const hopMTU = 65535
-
-// hopNames names the veth pair of the TUN: hop0 (wg0 egress redirects
-// plaintext into it) and hop1 (the encrypting end). netif owns the naming,
-// so that its start-up cleanup and the data plane agree.
-func hopNames(tun string) (string, string) {
-	n := netif.HopNames(tun)
-	return n[0], n[1]
 }
 
 // Attach creates the veth hop, writes the interface configuration and
@@ -147,15 +127,22 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 		a.links = append(a.links, l)
 	}
 
+	return d.attachUnderlays("attach")
+}
+
+// attachUnderlays attaches the ingress program to every underlay link
+// there is and, with WatchLinks, to those that come later.
+func (d *Dataplane) attachUnderlays(what string) error {
+	a := d.att
 	// Watch before listing so that no link slips between the two.
-	if cfg.WatchLinks {
+	if a.cfg.WatchLinks {
 		if err := d.watchLinks(); err != nil {
 			return err
 		}
 	}
 	links, err := netlink.LinkList()
 	if err != nil {
-		return fmt.Errorf("attach: listing links: %w", err)
+		return fmt.Errorf("%s: listing links: %w", what, err)
 	}
 	for _, l := range links {
 		if a.isUnderlay(l) {
@@ -236,23 +223,7 @@ func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
 	if a.addrs, err = d.trackAddrs(ns, a.cfg.OnWatchError); err != nil {
 		return fmt.Errorf("adopt: %w", err)
 	}
-	if a.cfg.WatchLinks {
-		if err := d.watchLinks(); err != nil {
-			return err
-		}
-	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		return fmt.Errorf("adopt: listing links: %w", err)
-	}
-	for _, l := range links {
-		if a.isUnderlay(l) {
-			if err := a.attachUnderlay(d.objs.WgUnderlayIngress, l.Attrs().Index); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return d.attachUnderlays("adopt")
 }
 
 // release closes the attachment's file descriptors and leaves the pinned
@@ -263,15 +234,15 @@ func (d *Dataplane) release() error {
 		return nil
 	}
 	d.att = nil
-	var errs []error
-	if a.stop != nil {
-		close(a.stop)
-		select {
-		case <-a.watching:
-		case <-time.After(5 * time.Second):
-			errs = append(errs, errors.New("release: the link watcher did not stop within 5 s"))
-		}
-	}
+	errs := a.closeLinks()
+	a.ns.Close()
+	return errors.Join(errs...)
+}
+
+// closeLinks stops the watchers and closes every link's descriptor: a
+// pinned link stays attached, an unpinned one is detached.
+func (a *attachment) closeLinks() []error {
+	errs := []error{a.stopWatching()}
 	if a.addrs != nil {
 		errs = append(errs, a.addrs.close())
 	}
@@ -284,8 +255,7 @@ func (d *Dataplane) release() error {
 	for _, l := range a.links {
 		errs = append(errs, l.Close())
 	}
-	a.ns.Close()
-	return errors.Join(errs...)
+	return errs
 }
 
 // isUnderlay: Ethernet-framed links that are not ours. L3 devices (TUNs,
@@ -296,119 +266,6 @@ func (a *attachment) isUnderlay(l netlink.Link) bool {
 		return false
 	}
 	return at.EncapType == "ether"
-}
-
-// createHop makes the veth pair, offloads off (the kernel then segments GSO
-// packets and fills checksums before the encrypting program sees them),
-// IPv6 off (no link-local chatter into the encryptor), forwarding on for
-// hop1 (bpf_fib_lookup requires it on its input device), and brings it up.
-func (a *attachment) createHop(tunName string) error {
-	h0, h1 := hopNames(tunName)
-	// Left behind by a daemon of this interface that died: a veth marked
-	// with our alias (a crash between creation and marking leaves an
-	// unmarked veth under our hashed name, which is ours too).
-	stale, err := netif.HopLinks(tunName)
-	if err != nil {
-		return fmt.Errorf("attach: %w", err)
-	}
-	if l, err := netlink.LinkByName(h0); err == nil && l.Attrs().Alias == "" {
-		if _, ok := l.(*netlink.Veth); ok {
-			stale = append(stale, l)
-		}
-	}
-	for _, old := range stale {
-		if err := netlink.LinkDel(old); err != nil && !errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("attach: removing stale %s: %w", old.Attrs().Name, err)
-		}
-	}
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: h0, MTU: hopMTU, TxQLen: 1000}, PeerName: h1}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("attach: creating %s/%s: %w", h0, h1, err)
-	}
-	a.hop0, a.hop1 = h0, h1
-	for _, name := range []string{h0, h1} {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			return fmt.Errorf("attach: %s: %w", name, err)
-		}
-		if err := netlink.LinkSetAlias(l, netif.HopAlias(tunName)); err != nil {
-			return fmt.Errorf("attach: %s alias: %w", name, err)
-		}
-		if name == h0 {
-			a.hop0Idx = l.Attrs().Index
-		} else {
-			a.hop1Idx = l.Attrs().Index
-		}
-		if err := netlink.LinkSetMTU(l, hopMTU); err != nil {
-			return fmt.Errorf("attach: %s mtu: %w", name, err)
-		}
-		if err := writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1"); err != nil {
-			return err
-		}
-		if err := disableOffloads(name); err != nil {
-			return fmt.Errorf("attach: %s: %w", name, err)
-		}
-	}
-	for _, p := range []string{"net/ipv4/conf/" + h1 + "/forwarding", "net/ipv6/conf/" + h1 + "/forwarding"} {
-		if err := writeSysctl(p, "1"); err != nil {
-			return err
-		}
-	}
-	for _, name := range []string{h1, h0} {
-		l, _ := netlink.LinkByName(name)
-		if err := netlink.LinkSetUp(l); err != nil {
-			return fmt.Errorf("attach: %s up: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// writeSysctl writes /proc/sys/<path> in the calling thread's namespace.
-func writeSysctl(path, value string) error {
-	if err := os.WriteFile("/proc/sys/"+path, []byte(value), 0); err != nil {
-		return fmt.Errorf("attach: sysctl %s: %w", path, err)
-	}
-	return nil
-}
-
-// Legacy ethtool ioctls (linux/ethtool.h): enough to switch off the four
-// offloads, with no dependency on the ethtool netlink family.
-const (
-	ethtoolSTXCSUM = 0x17
-	ethtoolSSG     = 0x19
-	ethtoolSTSO    = 0x1f
-	ethtoolSGSO    = 0x24
-)
-
-type ethtoolValue struct {
-	cmd  uint32
-	data uint32
-}
-
-type ifreqData struct {
-	name [unix.IFNAMSIZ]byte
-	data unsafe.Pointer
-	_    [16]byte // rest of the ifreq union
-}
-
-// disableOffloads turns off tso, gso, tx-checksumming and sg on name.
-func disableOffloads(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("ethtool socket: %w", err)
-	}
-	defer unix.Close(fd)
-	for _, cmd := range []uint32{ethtoolSTSO, ethtoolSGSO, ethtoolSTXCSUM, ethtoolSSG} {
-		v := &ethtoolValue{cmd: cmd}
-		ifr := &ifreqData{data: unsafe.Pointer(v)}
-		copy(ifr.name[:], name)
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
-		runtime.KeepAlive(v)
-		if e != 0 {
-			return fmt.Errorf("ethtool command %#x: %w", cmd, e)
-		}
-	}
-	return nil
 }
 
 // AttachUnderlay attaches the ingress program to ifindex (idempotent). For
@@ -511,65 +368,6 @@ func (a *attachment) inNetns(fn func() error) error {
 	return <-errc
 }
 
-// watchLinks attaches to Ethernet links as they appear and forgets links
-// that go away (their tcx links die with the device).
-func (d *Dataplane) watchLinks() error {
-	a := d.att
-	updates := make(chan netlink.LinkUpdate, 64)
-	stop := make(chan struct{})
-	a.stop = stop
-	report := func(err error) {
-		select {
-		case <-stop:
-			// Stopping closes the subscription's socket, and its reader
-			// reports that as a receive error: not news.
-			return
-		default:
-		}
-		if a.cfg.OnWatchError != nil {
-			a.cfg.OnWatchError(err)
-		}
-	}
-	ns := a.ns
-	prog := d.objs.WgUnderlayIngress
-	if err := netlink.LinkSubscribeWithOptions(updates, a.stop, netlink.LinkSubscribeOptions{
-		Namespace:     &ns,
-		ErrorCallback: report,
-	}); err != nil {
-		return fmt.Errorf("attach: subscribing to link updates: %w", err)
-	}
-	watching := make(chan struct{})
-	a.watching = watching
-	go func() {
-		// netlink closes updates after its last report, so once this
-		// goroutine ends nothing more is reported.
-		defer close(watching)
-		// tcx attachment resolves the ifindex in the calling thread's
-		// namespace: this goroutine's thread lives in the dataplane's. It
-		// stays locked so the runtime retires the thread when we return.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			report(fmt.Errorf("link watcher: entering namespace: %w", err))
-			for range updates { // drain until stopped
-			}
-			return
-		}
-		for u := range updates {
-			idx := int(u.Index)
-			if u.Header.Type == unix.RTM_DELLINK {
-				a.detachUnderlay(idx)
-				continue
-			}
-			if u.Link != nil && a.isUnderlay(u.Link) {
-				if err := a.attachUnderlay(prog, idx); err != nil {
-					report(err)
-				}
-			}
-		}
-	}()
-	return nil
-}
-
 // detach undoes Attach: links closed (programs detached), hop deleted,
 // ifconfig cleared. Safe on a partial attachment.
 func (d *Dataplane) detach() error {
@@ -580,37 +378,8 @@ func (d *Dataplane) detach() error {
 	d.att = nil
 	// Unpinned, closing a link detaches it.
 	errs := []error{a.unpinLinks()}
-	if a.stop != nil {
-		close(a.stop)
-		// Wait for the watcher, so that it attaches nothing and reports
-		// nothing after Detach; bounded, should netlink never let go.
-		select {
-		case <-a.watching:
-		case <-time.After(5 * time.Second):
-			errs = append(errs, errors.New("detach: the link watcher did not stop within 5 s"))
-		}
-	}
-	if a.addrs != nil {
-		errs = append(errs, a.addrs.close())
-	}
-	a.mu.Lock()
-	for _, l := range a.underlay {
-		errs = append(errs, l.Close())
-	}
-	a.underlay = nil
-	a.mu.Unlock()
-	for _, l := range a.links {
-		errs = append(errs, l.Close())
-	}
-	if a.hop0 != "" {
-		errs = append(errs, a.inNetns(func() error {
-			l, err := netlink.LinkByName(a.hop0)
-			if err != nil {
-				return nil // gone with its namespace
-			}
-			return netlink.LinkDel(l)
-		}))
-	}
+	errs = append(errs, a.closeLinks()...)
+	errs = append(errs, a.deleteHop())
 	if d.objs.Ifconfig != nil {
 		errs = append(errs, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{}, ebpf.UpdateAny))
 	}
@@ -620,169 +389,3 @@ func (d *Dataplane) detach() error {
 
 // Detach removes the packet path from the interfaces; the maps stay.
 func (d *Dataplane) Detach() error { return d.detach() }
-
-// wgIfconfig mirrors struct wg_ifconfig (bpf/peers.h).
-type wgIfconfig struct {
-	TunIfindex uint32
-	HopIfindex uint32
-	FibIfindex uint32
-	Fwmark     uint32
-	MTU        uint32
-	ListenPort uint16
-	_          uint16
-	RxCPUs     uint32
-}
-
-// spreadHop turns on RPS over every online CPU on both ends of the hop:
-// on hop1, so that encryption runs on the CPU the inner flow's hash picks
-// (flows in parallel, instead of everything on the sending CPU, which a
-// veth pair would otherwise keep it on); on hop0, so that decryption can be
-// handed to another CPU (wg_rx_handoff in bpf/ingress.h). Returns the
-// number of CPUs in the maps. The hop is ours and goes away on detach, so
-// nothing is undone. rps_cpus lives in sysfs, which shows the network
-// namespace it was mounted in: a throwaway thread enters ours, takes a
-// private mount namespace and mounts its own sysfs there (without
-// CAP_SYS_ADMIN it tries the /sys it has, if that shows our hop).
-func (a *attachment) spreadHop() (int, error) {
-	type res struct {
-		n   int
-		err error
-	}
-	rc := make(chan res, 1)
-	go func() {
-		// Locked and never unlocked: the thread dies with the goroutine,
-		// its namespaces with it.
-		runtime.LockOSThread()
-		n, err := a.spreadHopLocked()
-		rc <- res{n, err}
-	}()
-	r := <-rc
-	if r.err != nil {
-		return 0, fmt.Errorf("attach: RPS on the hop (encryption and decryption stay on one CPU per packet path): %w", r.err)
-	}
-	return r.n, nil
-}
-
-func (a *attachment) spreadHopLocked() (int, error) {
-	if err := netns.Set(a.ns); err != nil {
-		return 0, err
-	}
-	sys := "/sys"
-	if err := unix.Unshare(unix.CLONE_NEWNS); err == nil {
-		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-			return 0, fmt.Errorf("mount namespace: %w", err)
-		}
-		// EBUSY: /sys is already this namespace's sysfs (ip netns exec
-		// mounts one); the ifindex check below tells.
-		if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV, ""); err != nil && err != unix.EBUSY {
-			return 0, fmt.Errorf("mounting sysfs: %w", err)
-		}
-	}
-	cpus, err := onlineCPUs(sys)
-	if err != nil {
-		return 0, err
-	}
-	mask := cpuMask(cpus)
-	for _, x := range []struct {
-		name string
-		idx  int
-	}{{a.hop0, a.hop0Idx}, {a.hop1, a.hop1Idx}} {
-		dir := filepath.Join(sys, "class/net", x.name)
-		b, err := os.ReadFile(filepath.Join(dir, "ifindex"))
-		if err != nil {
-			return 0, err
-		}
-		if strings.TrimSpace(string(b)) != strconv.Itoa(x.idx) {
-			return 0, fmt.Errorf("%s in sysfs is not ours (another network namespace)", x.name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "queues/rx-0/rps_cpus"), []byte(mask), 0); err != nil {
-			return 0, err
-		}
-	}
-	return len(cpus), nil
-}
-
-// onlineCPUs parses <sys>/devices/system/cpu/online ("0-3,8").
-func onlineCPUs(sys string) ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(sys, "devices/system/cpu/online"))
-	if err != nil {
-		return nil, err
-	}
-	var cpus []int
-	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
-		lo, hi, ok := strings.Cut(r, "-")
-		l, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil, fmt.Errorf("cpu list %q: %w", b, err)
-		}
-		h := l
-		if ok {
-			if h, err = strconv.Atoi(hi); err != nil {
-				return nil, fmt.Errorf("cpu list %q: %w", b, err)
-			}
-		}
-		for c := l; c <= h; c++ {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus, nil
-}
-
-// cpuMask formats cpus as sysfs wants a cpumask: 32-bit hex words, most
-// significant first, separated by commas.
-func cpuMask(cpus []int) string {
-	words := make([]uint32, 1)
-	for _, c := range cpus {
-		for len(words) <= c/32 {
-			words = append(words, 0)
-		}
-		words[c/32] |= 1 << (c % 32)
-	}
-	parts := make([]string, len(words))
-	for i, w := range words {
-		parts[len(words)-1-i] = fmt.Sprintf("%08x", w)
-	}
-	return strings.Join(parts, ",")
-}
-
-// SetListenPort moves the packet path to another UDP port: ingress then
-// takes data messages to port, and encrypted packets leave from it. The
-// daemon's socket must already be bound there (handshakes still go to it).
-func (d *Dataplane) SetListenPort(port uint16) error {
-	if port == 0 {
-		return errors.New("set listen port: port 0")
-	}
-	return d.updateIfconfig("set listen port", func(ifc *wgIfconfig) { ifc.ListenPort = port })
-}
-
-// SetMTU changes the largest inner packet the packet path encrypts (the
-// interface's MTU, which the caller sets too).
-func (d *Dataplane) SetMTU(mtu int) error {
-	if mtu < 576 || mtu > maxMTU {
-		return fmt.Errorf("set MTU: %d outside [576, %d]", mtu, maxMTU)
-	}
-	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.MTU = uint32(mtu) })
-}
-
-// SetFwMark changes the mark of outer packets and of their route lookup
-// (0: none).
-func (d *Dataplane) SetFwMark(mark uint32) error {
-	return d.updateIfconfig("set fwmark", func(ifc *wgIfconfig) { ifc.Fwmark = mark })
-}
-
-// updateIfconfig rewrites the interface configuration the programs read;
-// they see either the old or the new value of each field.
-func (d *Dataplane) updateIfconfig(what string, change func(*wgIfconfig)) error {
-	if d.att == nil {
-		return errors.New("dataplane not attached")
-	}
-	var ifc wgIfconfig
-	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
-		return fmt.Errorf("%s: reading ifconfig: %w", what, err)
-	}
-	change(&ifc)
-	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("%s: writing ifconfig: %w", what, err)
-	}
-	return nil
-}

@@ -126,8 +126,11 @@ func (d *Dataplane) ReadEvent(ctx context.Context) (Event, error) {
 	}
 }
 
-// closeEvents releases the ring reader, waking a blocked ReadEvent.
+// closeEvents releases the ring reader, waking a blocked ReadEvent. It may
+// run while ReadEvent does: the Once orders it after the reader's opening
+// (and makes a ReadEvent that never opened one fail from now on).
 func (d *Dataplane) closeEvents() error {
+	d.evOnce.Do(func() { d.evErr = ringbuf.ErrClosed })
 	if d.ev == nil || d.ev.r == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/wgbpfd/wgbpfd/internal/testenv"
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // TestSmallPacketHandoff: small data messages are decrypted on the CPU that
@@ -22,7 +23,7 @@ func TestSmallPacketHandoff(t *testing.T) {
 	for _, suite := range []uint8{SuiteChaCha20Poly1305, SuiteAESCBC} {
 		t.Run(suiteName(suite), func(t *testing.T) {
 			tn := newTunnel(t, suite, false)
-			_, hop1 := hopNames("wg0")
+			hop1 := netif.HopNames("wg0")[1]
 			handoffs := func() uint64 {
 				t.Helper()
 				h, err := netlink.NewHandleAt(tn.b.ns.Handle())

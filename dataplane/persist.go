@@ -403,12 +403,6 @@ func removePinDir(dir string) ([]string, error) {
 	return done, errors.Join(errs...)
 }
 
-// Adopted tells the daemon what it took over.
-type Adopted struct {
-	Identity Identity
-	Config   AttachConfig // as the running data plane had it (port, mark, MTU)
-}
-
 // Adopt takes over the data plane pinned for ifname: it loads this build's
 // programs onto the pinned maps, swaps them into the pinned links (atomic:
 // no packet sees no program), attaches ingress to underlay links that came
@@ -421,32 +415,32 @@ type Adopted struct {
 // prepare, if set, runs once the new programs are loaded onto the shared
 // maps and before they replace the running ones: the daemon installs its
 // policy there, so that no packet meets the new programs without it.
-func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *Dataplane, ad *Adopted, err error) {
+func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *Dataplane, err error) {
 	dir := PinDir(ifname)
 	lo, err := readLeftover(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if lo == nil {
-		return nil, nil, errors.New("no pinned data plane")
+		return nil, errors.New("no pinned data plane")
 	}
 	if lo.IdErr != nil {
-		return nil, nil, lo.IdErr
+		return nil, lo.IdErr
 	}
 	id := *lo.Identity
 	spec, err := loadSpec()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if layoutOf(spec) != id.Layout {
-		return nil, nil, errors.New("the running data plane was built with another map layout")
+		return nil, errors.New("the running data plane was built with another map layout")
 	}
 	if uint32(cfg.TunIndex) != id.TunIndex {
-		return nil, nil, fmt.Errorf("the interface has index %d, the data plane was made for %d", cfg.TunIndex, id.TunIndex)
+		return nil, fmt.Errorf("the interface has index %d, the data plane was made for %d", cfg.TunIndex, id.TunIndex)
 	}
 	hops, err := netif.HopLinks(ifname)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var h0, h1 string
 	for _, l := range hops {
@@ -458,7 +452,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 	}
 	if h0 == "" || h1 == "" {
-		return nil, nil, errors.New("the hop veth pair recorded in the identity is gone")
+		return nil, errors.New("the hop veth pair recorded in the identity is gone")
 	}
 
 	repl := map[string]*ebpf.Map{}
@@ -473,7 +467,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
 		if err != nil {
-			return nil, nil, fmt.Errorf("map %s: %w", name, err)
+			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
 		repl[name] = m
 	}
@@ -481,9 +475,9 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, nil, fmt.Errorf("loading BPF objects onto the pinned maps: %+v", ve)
+			return nil, fmt.Errorf("loading BPF objects onto the pinned maps: %+v", ve)
 		}
-		return nil, nil, fmt.Errorf("loading BPF objects onto the pinned maps: %w", err)
+		return nil, fmt.Errorf("loading BPF objects onto the pinned maps: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -495,17 +489,17 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 	}()
 	if d.identity, err = ebpf.LoadPinnedMap(filepath.Join(dir, identityPin), nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if d.peerKeys, err = ebpf.LoadPinnedMap(filepath.Join(dir, peerKeysPin), nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var ifc wgIfconfig
 	if err := d.objs.Ifconfig.Lookup(uint32(0), &ifc); err != nil {
-		return nil, nil, fmt.Errorf("reading ifconfig: %w", err)
+		return nil, fmt.Errorf("reading ifconfig: %w", err)
 	}
 	if ifc.TunIfindex != id.TunIndex || ifc.HopIfindex != id.Hop0 || ifc.FibIfindex != id.Hop1 {
-		return nil, nil, errors.New("the pinned interface configuration names other links than the identity")
+		return nil, errors.New("the pinned interface configuration names other links than the identity")
 	}
 
 	// The predecessor's policy maps: its policy is replaced by ours.
@@ -520,11 +514,11 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 	d.pinDir = dir
 	// The ingress hook's own program, in the shared prog array.
 	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
-		return nil, nil, fmt.Errorf("policy delivery: %w", err)
+		return nil, fmt.Errorf("policy delivery: %w", err)
 	}
 	if prepare != nil {
 		if err := prepare(d); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 
@@ -538,7 +532,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 				continue
 			}
 			closeLinks(links)
-			return nil, nil, fmt.Errorf("pinned link %s: %w", name, err)
+			return nil, fmt.Errorf("pinned link %s: %w", name, err)
 		}
 		links[name] = l
 	}
@@ -546,14 +540,14 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		name string
 		prog *ebpf.Program
 	}{
-		{linkPinPrefix + "hop_encrypt", d.objs.WgHopEncrypt},
-		{linkPinPrefix + "hop_decrypt", d.objs.WgUnderlayIngress},
-		{linkPinPrefix + "tun_egress", d.objs.WgTunEgress},
+		{fixedLinks[0], d.objs.WgHopEncrypt},
+		{fixedLinks[1], d.objs.WgUnderlayIngress},
+		{fixedLinks[2], d.objs.WgTunEgress},
 	}
 	for _, f := range fixed {
 		if links[f.name] == nil {
 			closeLinks(links)
-			return nil, nil, fmt.Errorf("pinned link %s is missing", f.name)
+			return nil, fmt.Errorf("pinned link %s is missing", f.name)
 		}
 	}
 	a := &attachment{cfg: cfg, underlay: map[int]link.Link{}, hop0: h0, hop1: h1, hop0Idx: int(id.Hop0), hop1Idx: int(id.Hop1), pinDir: dir}
@@ -563,7 +557,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 	for _, f := range fixed {
 		if err := links[f.name].Update(f.prog); err != nil {
 			closeLinks(links)
-			return nil, nil, fmt.Errorf("replacing the program of %s: %w", f.name, err)
+			return nil, fmt.Errorf("replacing the program of %s: %w", f.name, err)
 		}
 		a.links = append(a.links, links[f.name])
 		delete(links, f.name)
@@ -578,13 +572,12 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 		a.underlay[idx] = l
 	}
-	prev := Adopted{Identity: id, Config: AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.MTU)}}
 	if err := d.adoptAttachment(a, ifc); err != nil {
 		// The programs stay attached (new ones, on the old maps); the
 		// caller removes everything.
-		return nil, nil, err
+		return nil, err
 	}
-	return d, &prev, nil
+	return d, nil
 }
 
 func closeLinks(ls map[string]link.Link) {

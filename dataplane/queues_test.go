@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/wgbpfd/wgbpfd/netif"
 )
 
 // TestQueueDrops makes each queue between the data plane's programs refuse
@@ -18,7 +20,8 @@ func TestQueueDrops(t *testing.T) {
 	payload := make([]byte, 1000) // ≥ WG_HANDOFF_MIN: decrypted on another CPU
 	conn := udpSocket(t, tn.a, netip.AddrPortFrom(tn.a.inner4, 0))
 	dst := netip.AddrPortFrom(tn.b.inner4, 9)
-	hop0, hop1 := hopNames("wg0")
+	hops := netif.HopNames("wg0")
+	hop0, hop1 := hops[0], hops[1]
 
 	for _, c := range []struct {
 		queue string
