@@ -289,6 +289,7 @@ func (r *running) adopt(cfg *config.Config) error {
 		return err
 	}
 	r.dp = k
+	logBackend(log, dp)
 	keys, err := dp.PeerKeys()
 	if err != nil {
 		return fmt.Errorf("reading the peers' ids: %w", err)

@@ -27,11 +27,7 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 	if err != nil {
 		return nil, startErr(ExitKernelLoader, "loading the data plane: %w", err)
 	}
-	if b, why := dp.Backend(); why != "" {
-		log.Info("chacha20poly1305 backend", "backend", b.String(), "why", why)
-	} else {
-		log.Info("chacha20poly1305 backend", "backend", b.String())
-	}
+	logBackend(log, dp)
 	cfg := dataplane.AttachConfig{
 		TunIndex: tunIdx, ListenPort: port, FwMark: fwmark, MTU: mtu, WatchLinks: true,
 		// Not fatal (new links, RPS on the hop): the tunnel works, slower
@@ -48,6 +44,15 @@ func attachDataplane(ifname string, tunIdx int, port uint16, fwmark uint32, mtu 
 		return nil, fmt.Errorf("pinning maps for %s: %w", ifname, err)
 	}
 	return &dataplaneKernel{dp: dp}, nil
+}
+
+// logBackend says which chacha20poly1305 backend new keypairs get.
+func logBackend(log *slog.Logger, dp *dataplane.Dataplane) {
+	if b, why := dp.Backend(); why != "" {
+		log.Info("chacha20poly1305 backend", "backend", b.String(), "why", why)
+	} else {
+		log.Info("chacha20poly1305 backend", "backend", b.String())
+	}
 }
 
 func (k *dataplaneKernel) close() error {

@@ -43,18 +43,27 @@ func Load() (*Dataplane, error) {
 		}
 		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
-	// The ingress hook's own program, reached by a tail call (policy.h).
-	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
+	if err := d.prepareObjects(); err != nil {
 		_ = d.objs.Close()
-		return nil, fmt.Errorf("loading BPF objects: policy delivery: %w", err)
+		return nil, err
+	}
+	return d, nil
+}
+
+// prepareObjects does what every load path needs once the objects are in
+// the kernel: the ingress hook's own program goes into its prog array
+// (policy.h), and the chacha20poly1305 backend for new keypairs is chosen.
+// (A keypair keeps the backend it was installed with: wg_keys.backend.)
+func (d *Dataplane) prepareObjects() error {
+	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("loading BPF objects: policy delivery: %w", err)
 	}
 	b, why, err := chooseBackend(d.objs.WgProbe)
 	if err != nil {
-		_ = d.objs.Close()
-		return nil, fmt.Errorf("choosing the chacha20poly1305 backend: %w", err)
+		return fmt.Errorf("choosing the chacha20poly1305 backend: %w", err)
 	}
 	d.backend, d.backendWhy = b, why
-	return d, nil
+	return nil
 }
 
 // Close unpins everything, detaches the packet path and releases the

@@ -512,9 +512,8 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 	}
 	d.pinDir = dir
-	// The ingress hook's own program, in the shared prog array.
-	if err := d.objs.PolicyDeliverProg.Update(uint32(0), d.objs.WgPolicyDeliver, ebpf.UpdateAny); err != nil {
-		return nil, fmt.Errorf("policy delivery: %w", err)
+	if err := d.prepareObjects(); err != nil {
+		return nil, err
 	}
 	if prepare != nil {
 		if err := prepare(d); err != nil {
