@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command bench measures wgbpfd against plain veth and wireguard-go in one
 // run on one machine (`make bench`): TCP throughput, 64-byte UDP packet
 // rate, ping RTT idle and under load, CPU per GB, handshakes per second

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package config reads, validates and writes wg-quick(8) configuration files
 // ([Interface] and [Peer] sections in the INI format shared with wg(8)),
 // extended with wgbpfd's Cipher key, which selects the transport suite.

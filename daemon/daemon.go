@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package daemon runs one wgbpfd interface: it reads the wg-quick file,
 // creates the interface, loads and attaches the data plane, runs handshakes
 // and timers, serves the wg(8) control socket, and removes everything it

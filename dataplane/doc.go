@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package dataplane is the Go side of wgbpfd's BPF objects: it loads them,
 // attaches them with tcx, installs keys through the SEC("syscall") programs,
 // and exposes peers, AllowedIPs, endpoints, sessions, counters and events.

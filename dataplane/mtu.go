@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package dataplane
 
 import "github.com/wgbpfd/wgbpfd/keystore"

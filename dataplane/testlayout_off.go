@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //go:build !wgbpfd_testlayout
 
 package dataplane

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package handshake implements WireGuard's handshake (Noise IKpsk2 on
 // flynn/noise) and everything around it: message framing, mac1/mac2, cookie
 // replies, TAI64N replay protection, per-source rate limiting and the table

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package handshake
 
 // Interop with wireguard-go's own device package, run in-process: its channel

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package keystore holds every transport keypair of the daemon and the
 // userspace reference implementation of each transport suite.
 //

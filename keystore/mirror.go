@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package keystore
 
 // Mirror receives every change the kernel's session table must follow. The

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package keystore
 
 // PaddedLen is the length a plaintext of n bytes is zero-padded to before it

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package netif is everything wgbpfd does to the host's network
 // configuration, following wg-quick(8) as the specification: the TUN link,
 // its addresses and MTU, routes for AllowedIPs (including the fwmark-based

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package test holds wgbpfd's peer-to-peer tests: real daemons in network
 // namespaces joined by veth, against each other and against wireguard-go,
 // driven by their config files and by wg(8). Root only; under CI=true a

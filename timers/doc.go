@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package timers implements WireGuard's per-peer timer rules (whitepaper §6,
 // the kernel module's timers.c) as a pure state machine with an injected
 // clock and jitter source.

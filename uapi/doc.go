@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package uapi implements WireGuard's cross-platform userspace configuration
 // protocol, the line-oriented text protocol that wg(8), wgctrl and
 // wireguard-go speak on /var/run/wireguard/<ifname>.sock, so that the usual

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command wgbpfd is a WireGuard-compatible VPN daemon whose data plane runs
 // in eBPF.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command flowtop prints the busiest flows that the flows.c example policy
 // counted: one line per inner 5-tuple and direction, by bytes.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package ratelimiter limits how many handshake messages one source may have
 // processed per second: a token bucket per IPv4 address or per IPv6 /64.
 //

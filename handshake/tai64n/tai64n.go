@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package tai64n encodes the 12-byte TAI64N timestamps that a WireGuard
 // initiation carries so the responder can refuse replayed initiations.
 //

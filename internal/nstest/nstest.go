@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package nstest builds throwaway network namespaces for tests: uniquely
 // named namespaces, veth links between them, commands and Go code run
 // inside them, TUN devices held by the test, and cleanup that runs even

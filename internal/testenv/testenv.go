@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package testenv holds the checks that decide whether a test that needs root,
 // a kernel feature or an external tool can run. Outside CI a missing
 // prerequisite skips the test; under CI=true it fails it, so that CI never

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package replay is WireGuard's sliding-window replay filter for data
 // message counters (RFC 6479 style), shared in design with the BPF data plane
 // (struct wg_session in bpf/common.h: replay_last and replay_bitmap).
