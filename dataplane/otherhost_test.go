@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -148,19 +147,7 @@ func frameSender(t *testing.T, s *tunnelSide) func(dst net.HardwareAddr, ipPacke
 // counted one more packet from A, and that no drop counter moved.
 func expectOnly(t *testing.T, b *tunnelSide, listener *net.UDPConn, before PeerStats, dropsBefore map[string]uint64, want string) {
 	t.Helper()
-	var got []string
-	buf := make([]byte, 2048)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		listener.SetReadDeadline(deadline)
-		n, err := listener.Read(buf)
-		if err != nil {
-			break
-		}
-		got = append(got, string(buf[:n]))
-		// After B's message, a little longer for anything behind it.
-		deadline = time.Now().Add(200 * time.Millisecond)
-	}
-	if len(got) != 1 || got[0] != want {
+	if got := readTexts(listener); len(got) != 1 || got[0] != want {
 		t.Fatalf("B's inner socket received %q; want only %q", got, want)
 	}
 	after, err := b.dp.PeerStats(peerOfA)
