@@ -33,19 +33,6 @@ static __always_inline int wg_send_usable(struct wg_session *s, __u64 now)
 	       s->send_counter < WG_REJECT_AFTER_MESSAGES;
 }
 
-static __always_inline void wg_put_be32(__u8 *p, __u32 v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static __always_inline __u32 wg_get_be32(const __u8 *p)
-{
-	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
-}
-
 SEC("tc")
 int wg_tun_egress(struct __sk_buff *skb)
 {
@@ -62,11 +49,13 @@ int wg_tun_egress(struct __sk_buff *skb)
 		return WG_TCX_NEXT;
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		v6 = 0;
-		if (bpf_skb_load_bytes(skb, 16, dst, 4))
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip4, daddr), dst,
+				       wg_sizeof_field(struct wg_ip4, daddr)))
 			goto malformed;
 	} else if (skb->protocol == bpf_htons(WG_ETH_P_IPV6)) {
 		v6 = 1;
-		if (bpf_skb_load_bytes(skb, 24, dst, 16))
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip6, daddr), dst,
+				       wg_sizeof_field(struct wg_ip6, daddr)))
 			goto malformed;
 	} else {
 		return WG_TCX_NEXT; /* not IP: the daemon decides */
@@ -99,10 +88,10 @@ int wg_tun_egress(struct __sk_buff *skb)
 	/* The hop's program trusts these two ids; they never leave the host. */
 	eth.dst[0] = WG_HOP_MAC0;
 	eth.dst[1] = WG_HOP_MAC1;
-	wg_put_be32(&eth.dst[2], peer_id);
+	wg_put_be32(&eth.dst[WG_HOP_MAC_ID], peer_id);
 	eth.src[0] = WG_HOP_MAC0;
 	eth.src[1] = WG_HOP_MAC1;
-	wg_put_be32(&eth.src[2], idx);
+	wg_put_be32(&eth.src[WG_HOP_MAC_ID], idx);
 	eth.proto = skb->protocol;
 	/* A small packet (ping, ACK) encrypts on this CPU: moving it would cost
 	 * an inter-processor wake-up on every round trip (see WG_HANDOFF_MIN). */
@@ -235,8 +224,8 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	    eth.dst[0] != WG_HOP_MAC0 || eth.dst[1] != WG_HOP_MAC1 ||
 	    eth.src[0] != WG_HOP_MAC0 || eth.src[1] != WG_HOP_MAC1)
 		return WG_TC_ACT_SHOT; /* not from wg_tun_egress */
-	peer_id = wg_get_be32(&eth.dst[2]);
-	idx = wg_get_be32(&eth.src[2]);
+	peer_id = wg_get_be32(&eth.dst[WG_HOP_MAC_ID]);
+	idx = wg_get_be32(&eth.src[WG_HOP_MAC_ID]);
 
 	len = skb->len;
 	if (len < WG_ETH_HLEN + WG_IPV4_HLEN)
@@ -389,7 +378,8 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	WG_BOUND(total, WG_TAG_LEN, WG_SCRATCH_LEN, too_big);
 	if (bpf_skb_store_bytes(skb, WG_ETH_HLEN + hlen, sc->buf, total, 0))
 		goto malformed;
-	if (bpf_skb_store_bytes(skb, 12, &eth.proto, 2, 0))
+	if (bpf_skb_store_bytes(skb, offsetof(struct wg_eth, proto), &eth.proto,
+				sizeof(eth.proto), 0))
 		goto malformed;
 
 	now = bpf_ktime_get_boot_ns(); /* one clock read: stats and neighbour pace */
@@ -412,8 +402,10 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	 * packets) bpf_redirect_neigh resolves it, and once a second it keeps
 	 * the neighbour entry checked (WG_NEIGH_REFRESH_NS). */
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS && skb->sk && !wg_neigh_refresh_due(now)) {
-		if (bpf_skb_store_bytes(skb, 0, w->fib.dmac, 6, 0) ||
-		    bpf_skb_store_bytes(skb, 6, w->fib.smac, 6, 0))
+		if (bpf_skb_store_bytes(skb, offsetof(struct wg_eth, dst), w->fib.dmac,
+					wg_sizeof_field(struct wg_eth, dst), 0) ||
+		    bpf_skb_store_bytes(skb, offsetof(struct wg_eth, src), w->fib.smac,
+					wg_sizeof_field(struct wg_eth, src), 0))
 			goto malformed;
 		if (bpf_clone_redirect(skb, w->fib.ifindex, 0) >= 0)
 			return WG_TC_ACT_STOLEN; /* consumed, not dropped */

@@ -134,7 +134,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		    ip.protocol != WG_IPPROTO_UDP)
 			return WG_TCX_NEXT;
 		off = WG_ETH_HLEN + (ip.vihl & 15) * 4;
-		if (ip.frag_off & bpf_htons(0x3fff))
+		if (ip.frag_off & bpf_htons(WG_IP_MF | WG_IP_OFFSET))
 			return WG_TCX_NEXT; /* reassembled by the stack for the daemon */
 		src.family = WG_AF_INET;
 		__builtin_memcpy(src.addr, ip.saddr, 4);
@@ -178,7 +178,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	 * program (a host firewall) that wants to see it. */
 	if (skb->gso_size)
 		return WG_TCX_NEXT; /* GRO aggregate: let the stack split it */
-	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN, &dh, sizeof(dh)) ||
+	if (bpf_skb_load_bytes(skb, off + sizeof(udp), &dh, sizeof(dh)) ||
 	    (dh.type != WG_MSG_DATA && dh.type != WG_MSG_DATA_AESCBC) ||
 	    dh.reserved[0] || dh.reserved[1] || dh.reserved[2])
 		return WG_TCX_NEXT;
@@ -229,7 +229,7 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	 * recompute it from a register the verifier has no bounds for. */
 	n = ct_len + WG_TAG_LEN;
 	WG_BOUND(n, WG_TAG_LEN, WG_SCRATCH_LEN, malformed);
-	if (bpf_skb_load_bytes(skb, off + WG_UDP_HLEN + WG_DATA_HEADER_LEN, sc->buf, n))
+	if (bpf_skb_load_bytes(skb, off + sizeof(udp) + sizeof(dh), sc->buf, n))
 		goto malformed;
 	rc = wg_open(idx, dh.counter, ct_len, generation);
 	if (rc) {
@@ -290,18 +290,19 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		return WG_TC_ACT_SHOT; /* keepalive: timestamps only, not a drop */
 
 	/* The inner packet: its own length field says where padding starts. */
-	if ((sc->buf[0] >> 4) == 4) {
+	if ((sc->buf[offsetof(struct wg_ip4, vihl)] >> 4) == 4) {
 		if (ct_len < WG_IPV4_HLEN)
 			goto malformed;
-		inner_len = ((__u32)sc->buf[2] << 8) | sc->buf[3];
+		inner_len = wg_get_be16(&sc->buf[offsetof(struct wg_ip4, tot_len)]);
 		if (inner_len < WG_IPV4_HLEN)
 			goto malformed;
 		v6in = 0;
 		inner_proto = bpf_htons(WG_ETH_P_IP);
-	} else if ((sc->buf[0] >> 4) == 6) {
+	} else if ((sc->buf[offsetof(struct wg_ip4, vihl)] >> 4) == 6) {
 		if (ct_len < WG_IPV6_HLEN)
 			goto malformed;
-		inner_len = WG_IPV6_HLEN + (((__u32)sc->buf[4] << 8) | sc->buf[5]);
+		inner_len = WG_IPV6_HLEN +
+			    wg_get_be16(&sc->buf[offsetof(struct wg_ip6, payload_len)]);
 		v6in = 1;
 		inner_proto = bpf_htons(WG_ETH_P_IPV6);
 	} else {
@@ -310,7 +311,8 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 	if (inner_len > ct_len)
 		goto malformed;
 	WG_BOUND(inner_len, WG_IPV4_HLEN, WG_MAX_PADDED, malformed);
-	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[8] : &sc->buf[12], &owner) ||
+	if (!wg_allowed_lookup(v6in, v6in ? &sc->buf[offsetof(struct wg_ip6, saddr)]
+					    : &sc->buf[offsetof(struct wg_ip4, saddr)], &owner) ||
 	    owner != peer_id) {
 		reason = WG_DROP_SRC_NOT_ALLOWED;
 		if (!wg_policy_may_accept())
@@ -324,7 +326,8 @@ int wg_underlay_ingress(struct __sk_buff *skb)
 		goto malformed;
 	if (bpf_skb_change_tail(skb, WG_ETH_HLEN + inner_len, 0) ||
 	    bpf_skb_store_bytes(skb, WG_ETH_HLEN, sc->buf, inner_len, BPF_F_RECOMPUTE_CSUM) ||
-	    bpf_skb_store_bytes(skb, 12, &inner_proto, 2, BPF_F_RECOMPUTE_CSUM))
+	    bpf_skb_store_bytes(skb, offsetof(struct wg_eth, proto), &inner_proto,
+				sizeof(inner_proto), BPF_F_RECOMPUTE_CSUM))
 		goto malformed;
 	/* A NIC's "outer UDP checksum verified" must not vouch for the inner
 	 * packet: the stack checks the inner checksums itself. */

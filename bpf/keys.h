@@ -16,6 +16,7 @@
 #include "keymap.h"
 #include "replay.h"
 #include "aead.h"
+#include "wire.h"
 
 /* Which step of an install failed (wg_install_args.stage). */
 enum wg_install_stage {
@@ -422,14 +423,19 @@ int wg_probe(struct wg_probe_args *a)
  * kernel lets only TC/XDP programs call bpf_crypto_encrypt (a syscall
  * program gets "calling kernel function bpf_crypto_encrypt is not allowed";
  * measured), so the daemon runs this one with BPF_PROG_TEST_RUN, right after
- * wg_install, on a buffer holding
- *	Ethernet (14, ethertype WG_WRAP_ETHERTYPE) || le32 local index ||
- *	4 zero bytes || send key || receive key
- * and it stores both keys, AES-256-ECB-decrypted under K_wrap, into the keypair's
+ * wg_install, on a struct wg_wrap_frame, and it stores both keys, AES-256-ECB-decrypted under K_wrap, into the keypair's
  * session_keys entry, then gives the entry its session's generation. It is
  * never attached to an interface. */
 #define WG_WRAP_ETHERTYPE 0x88b6
-#define WG_WRAP_OFF 14
+
+struct wg_wrap_frame {
+	struct wg_eth eth;	/* proto: WG_WRAP_ETHERTYPE */
+	__u32 local_index;	/* little-endian */
+	__u32 zero;
+	__u8 keys[2 * WG_KEY_LEN]; /* send key || receive key */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct wg_wrap_frame) == 86, "wg_wrap_frame layout");
 
 static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 {
@@ -444,9 +450,11 @@ static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 	__u64 *p;
 	int ret = -22;
 
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) ||
+	if (bpf_skb_load_bytes(skb, offsetof(struct wg_wrap_frame, eth.proto), &proto,
+			       sizeof(proto)) ||
 	    proto != bpf_htons(WG_WRAP_ETHERTYPE) ||
-	    bpf_skb_load_bytes(skb, WG_WRAP_OFF, &idx, sizeof(idx)))
+	    bpf_skb_load_bytes(skb, offsetof(struct wg_wrap_frame, local_index), &idx,
+			       sizeof(idx)))
 		return -22;
 	k = bpf_map_lookup_elem(&session_keys, &idx);
 	w = bpf_map_lookup_elem(&key_wrap, &zero);
@@ -458,7 +466,8 @@ static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 	c = w->ctx; /* RCU-protected, no acquire */
 	if (!c)
 		return -2;
-	if (bpf_skb_load_bytes(skb, WG_WRAP_OFF + 8, s->buf, 2 * WG_KEY_LEN))
+	if (bpf_skb_load_bytes(skb, offsetof(struct wg_wrap_frame, keys), s->buf,
+			       wg_sizeof_field(struct wg_wrap_frame, keys)))
 		return -22;
 	if (!bpf_dynptr_from_mem(s->buf, 2 * WG_KEY_LEN, 0, &src) &&
 	    !bpf_dynptr_from_mem(k->wrapped, sizeof(k->wrapped), 0, &dst))
@@ -483,16 +492,16 @@ static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 SEC("tc")
 int wg_wrap(struct __sk_buff *skb)
 {
-	__u8 zeros[2 * WG_KEY_LEN] = {};
+	__u8 zeros[wg_sizeof_field(struct wg_wrap_frame, keys)] = {};
 	int ret = wg_wrap_keys(skb);
 	__u32 n = skb->len;
 
-	if (n > WG_WRAP_OFF + 8) {
-		n -= WG_WRAP_OFF + 8;
+	if (n > offsetof(struct wg_wrap_frame, keys)) {
+		n -= offsetof(struct wg_wrap_frame, keys);
 		if (n > sizeof(zeros))
 			n = sizeof(zeros);
 		WG_BOUND(n, 1, sizeof(zeros), out);
-		bpf_skb_store_bytes(skb, WG_WRAP_OFF + 8, zeros, n, 0);
+		bpf_skb_store_bytes(skb, offsetof(struct wg_wrap_frame, keys), zeros, n, 0);
 	}
 out:
 	return ret;

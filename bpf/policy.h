@@ -21,6 +21,7 @@
 #include "common.h"
 #include "tunnel_defs.h"
 #include "peers.h"
+#include "wire.h"
 #include "../include/wgbpfd/policy.h"
 
 struct {
@@ -86,12 +87,16 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	__builtin_memcpy(fib.smac, &mark, 4);
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		fib.family = WG_AF_INET;
-		if (bpf_skb_load_bytes(skb, 12, &fib.ipv4_src, 4) ||
-		    bpf_skb_load_bytes(skb, 16, &fib.ipv4_dst, 4))
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip4, saddr), &fib.ipv4_src,
+				       sizeof(fib.ipv4_src)) ||
+		    bpf_skb_load_bytes(skb, offsetof(struct wg_ip4, daddr), &fib.ipv4_dst,
+				       sizeof(fib.ipv4_dst)))
 			goto drop;
 	} else {
 		fib.family = WG_AF_INET6;
-		if (bpf_skb_load_bytes(skb, 8, fib.ipv6_src, 32)) /* saddr, daddr */
+		/* saddr and daddr, adjacent in both structs */
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip6, saddr), fib.ipv6_src,
+				       sizeof(fib.ipv6_src) + sizeof(fib.ipv6_dst)))
 			goto drop;
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);
@@ -101,7 +106,7 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	 * expects, and drops a packet without one): wg0 has no link layer. */
 	proto = skb->protocol;
 	if (bpf_skb_change_head(skb, WG_ETH_HLEN, 0) ||
-	    bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
+	    bpf_skb_store_bytes(skb, offsetof(struct wg_eth, proto), &proto, sizeof(proto), 0))
 		goto drop;
 	skb->mark = mark;
 	nh.nh_family = fib.family;

@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "suite.h"
+#include "wire.h"
 
 enum wg_selftest_op {
 	WG_ST_SEAL = 1,      /* wg_seal(index, counter, len); writes C||tag */
@@ -44,7 +45,7 @@ struct wg_selftest_hdr {
 };
 
 #define WG_ST_ETHERTYPE 0x88b5 /* IEEE local experimental */
-#define WG_ST_OFF 14
+#define WG_ST_OFF sizeof(struct wg_eth)
 #define WG_ST_DATA (WG_ST_OFF + sizeof(struct wg_selftest_hdr))
 
 static __always_inline int wg_st_load(struct __sk_buff *skb, __u32 off,
@@ -200,7 +201,7 @@ int wg_selftest(struct __sk_buff *skb)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return WG_ERR_CRYPTO;
-	bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto));
+	bpf_skb_load_bytes(skb, offsetof(struct wg_eth, proto), &proto, sizeof(proto));
 	if (proto != bpf_htons(WG_ST_ETHERTYPE) ||
 	    bpf_skb_load_bytes(skb, WG_ST_OFF, &h, sizeof(h)))
 		return wg_st_rx(skb, s);
