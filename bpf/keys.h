@@ -33,7 +33,7 @@ enum wg_install_stage {
 	WG_STAGE_RECV_AEAD = 10,
 };
 
-/* Context of wg_install. Mirrored by installArgs in dataplane/keys.go. */
+/* Context of wg_install. */
 struct wg_install_args {
 	__u32 suite;
 	__u32 local_index;
@@ -52,6 +52,7 @@ struct wg_install_args {
 	/* A fresh random key; becomes K_wrap if there is no wrap context yet. */
 	__u8 wrap_key[WG_KEY_LEN];
 };
+_Static_assert(sizeof(struct wg_install_args) == 192, "wg_install_args: shared with Go");
 
 /* Context of wg_remove and wg_reserve. */
 struct wg_index_args {
@@ -60,6 +61,7 @@ struct wg_index_args {
 	__u64 n;      /* in: counters to reserve */
 	__u64 first;  /* out: first reserved counter */
 };
+_Static_assert(sizeof(struct wg_index_args) == 24, "wg_index_args: shared with Go");
 
 /* Context of wg_commit. */
 struct wg_commit_args {
@@ -67,6 +69,7 @@ struct wg_commit_args {
 	__s32 err;    /* out: 0 new, -EALREADY replay, -ENOENT no such keypair */
 	__u64 counter;
 };
+_Static_assert(sizeof(struct wg_commit_args) == 16, "wg_commit_args: shared with Go");
 
 /* Context of wg_probe: try to create (and release) one context. */
 struct wg_probe_args {
@@ -76,6 +79,7 @@ struct wg_probe_args {
 	__s32 err; /* out */
 	__u32 authsize; /* an AEAD's tag length; 0 for a cipher */
 };
+_Static_assert(sizeof(struct wg_probe_args) == 156, "wg_probe_args: shared with Go");
 
 /* Staging area for bpf_crypto_params (408 bytes: too big for the stack).
  * One entry: the daemon serialises its syscall runs. The key bytes are wiped

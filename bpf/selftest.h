@@ -43,6 +43,7 @@ struct wg_selftest_hdr {
 	__u8 key[32];
 	__u8 ad[16];
 };
+_Static_assert(sizeof(struct wg_selftest_hdr) == 80, "wg_selftest_hdr: shared with Go");
 
 #define WG_ST_ETHERTYPE 0x88b5 /* IEEE local experimental */
 #define WG_ST_OFF sizeof(struct wg_eth)

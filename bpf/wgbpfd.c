@@ -6,5 +6,9 @@
 #include "suite.h"    /* crypto: wg_seal / wg_open on the per-CPU scratch */
 #include "keys.h"     /* SEC("syscall"): key install, removal, counter reservation */
 #include "datapath.h" /* TC programs: wg0 egress, veth encrypt hop, underlay ingress */
+#include "gotypes.h"
+
+WG_GO_TYPE(wg_event);
+WG_GO_TYPE(wg_wrap_frame);
 
 char LICENSE[] SEC("license") = "GPL";

@@ -7,5 +7,8 @@
 #include "common.h"
 #include "suite.h"
 #include "selftest.h" /* SEC("tc") wg_selftest, for BPF_PROG_TEST_RUN */
+#include "gotypes.h"
+
+WG_GO_TYPE(wg_selftest_hdr);
 
 char LICENSE[] SEC("license") = "GPL";

@@ -114,12 +114,12 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 		rxCPUs = n
 	}
 	ifc := wgIfconfig{
-		RxCPUs:     uint32(rxCPUs),
+		RxCpus:     uint32(rxCPUs),
 		TunIfindex: uint32(cfg.TunIndex),
 		HopIfindex: uint32(a.hop0Idx),
 		FibIfindex: uint32(a.hop1Idx),
 		Fwmark:     cfg.FwMark,
-		MTU:        uint32(a.cfg.MTU),
+		Mtu:        uint32(a.cfg.MTU),
 		ListenPort: cfg.ListenPort,
 	}
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateAny); err != nil {
@@ -226,7 +226,7 @@ func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
 	}
 	ifc.ListenPort = a.cfg.ListenPort
 	ifc.Fwmark = a.cfg.FwMark
-	ifc.MTU = uint32(a.cfg.MTU)
+	ifc.Mtu = uint32(a.cfg.MTU)
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("adopt: writing ifconfig: %w", err)
 	}
@@ -621,18 +621,6 @@ func (d *Dataplane) detach() error {
 // Detach removes the packet path from the interfaces; the maps stay.
 func (d *Dataplane) Detach() error { return d.detach() }
 
-// wgIfconfig mirrors struct wg_ifconfig (bpf/peers.h).
-type wgIfconfig struct {
-	TunIfindex uint32
-	HopIfindex uint32
-	FibIfindex uint32
-	Fwmark     uint32
-	MTU        uint32
-	ListenPort uint16
-	_          uint16
-	RxCPUs     uint32
-}
-
 // spreadHop turns on RPS over every online CPU on both ends of the hop:
 // on hop1, so that encryption runs on the CPU the inner flow's hash picks
 // (flows in parallel, instead of everything on the sending CPU, which a
@@ -761,7 +749,7 @@ func (d *Dataplane) SetMTU(mtu int) error {
 	if mtu < 576 || mtu > maxMTU {
 		return fmt.Errorf("set MTU: %d outside [576, %d]", mtu, maxMTU)
 	}
-	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.MTU = uint32(mtu) })
+	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.Mtu = uint32(mtu) })
 }
 
 // SetFwMark changes the mark of outer packets and of their route lookup

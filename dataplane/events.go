@@ -56,17 +56,6 @@ type Event struct {
 	Time       time.Time
 }
 
-// wgEvent mirrors struct wg_event (bpf/events.h).
-type wgEvent struct {
-	Type       uint32
-	PeerID     uint32
-	LocalIndex uint32
-	_          uint32
-	TimeNs     uint64
-	Endpoint   wgEndpoint
-	_          uint32
-}
-
 // eventReader serialises readers of the ring (ringbuf.Reader is not meant
 // for concurrent reads).
 type eventReader struct {
@@ -118,7 +107,7 @@ func (d *Dataplane) ReadEvent(ctx context.Context) (Event, error) {
 		}
 		return Event{
 			Type:       EventType(v.Type),
-			PeerID:     v.PeerID,
+			PeerID:     v.PeerId,
 			LocalIndex: v.LocalIndex,
 			Endpoint:   endpointFromBPF(v.Endpoint),
 			Time:       bootTime(v.TimeNs),

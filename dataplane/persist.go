@@ -558,7 +558,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 	}
 	a := &attachment{cfg: cfg, underlay: map[int]link.Link{}, hop0: h0, hop1: h1, hop0Idx: int(id.Hop0), hop1Idx: int(id.Hop1), pinDir: dir}
 	if a.cfg.MTU == 0 {
-		a.cfg.MTU = int(ifc.MTU)
+		a.cfg.MTU = int(ifc.Mtu)
 	}
 	for _, f := range fixed {
 		if err := links[f.name].Update(f.prog); err != nil {
@@ -578,7 +578,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 		}
 		a.underlay[idx] = l
 	}
-	prev := Adopted{Identity: id, Config: AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.MTU)}}
+	prev := Adopted{Identity: id, Config: AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.Mtu)}}
 	if err := d.adoptAttachment(a, ifc); err != nil {
 		// The programs stay attached (new ones, on the old maps); the
 		// caller removes everything.
@@ -620,5 +620,5 @@ func PinnedConfig(ifname string) (AttachConfig, error) {
 	if err := m.Lookup(uint32(0), &ifc); err != nil {
 		return AttachConfig{}, err
 	}
-	return AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.MTU)}, nil
+	return AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.Mtu)}, nil
 }
