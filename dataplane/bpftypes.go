@@ -6,17 +6,17 @@ import "encoding/binary"
 // them from the C definitions (-type in doc.go), so their layout cannot
 // drift from the kernel's; the C side asserts each size.
 type (
-	wgIfconfig  = wgbpfWgIfconfig  // struct wg_ifconfig (bpf/peers.h)
-	wgEndpoint  = wgbpfWgEndpoint  // struct wg_endpoint (bpf/peers.h)
-	wgPeer      = wgbpfWgPeer      // struct wg_peer (bpf/peers.h)
-	wgPeerStats = wgbpfWgPeerStats // struct wg_peer_stats (bpf/peers.h)
-	wgLPM4      = wgbpfWgLpmV4     // struct wg_lpm_v4 (bpf/peers.h)
-	wgLPM6      = wgbpfWgLpmV6     // struct wg_lpm_v6 (bpf/peers.h)
-	wgEvent     = wgbpfWgEvent     // struct wg_event (bpf/events.h)
+	wgIfconfig  = wgbpfWgIfconfig  // struct wg_ifconfig (bpf/lib/peers.h)
+	wgEndpoint  = wgbpfWgEndpoint  // struct wg_endpoint (bpf/lib/peers.h)
+	wgPeer      = wgbpfWgPeer      // struct wg_peer (bpf/lib/peers.h)
+	wgPeerStats = wgbpfWgPeerStats // struct wg_peer_stats (bpf/lib/peers.h)
+	wgLPM4      = wgbpfWgLpmV4     // struct wg_lpm_v4 (bpf/lib/peers.h)
+	wgLPM6      = wgbpfWgLpmV6     // struct wg_lpm_v6 (bpf/lib/peers.h)
+	wgEvent     = wgbpfWgEvent     // struct wg_event (bpf/lib/events.h)
 	installArgs = wgbpfWgInstallArgs
 	indexArgs   = wgbpfWgIndexArgs
 	probeArgs   = wgbpfWgProbeArgs
-	wrapFrame   = wgbpfWgWrapFrame    // wg_wrap's input (bpf/keys.h)
+	wrapFrame   = wgbpfWgWrapFrame    // wg_wrap's input (bpf/lib/keys.h)
 	wgPeerInfo  = wgbpfWgbpfdPeerInfo // struct wgbpfd_peer_info (include/wgbpfd/policy.h)
 )
 

@@ -39,7 +39,7 @@ func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 	return s, nil
 }
 
-// DropReasons names the drop counters (enum wg_drop_reason, bpf/common.h),
+// DropReasons names the drop counters (enum wg_drop_reason, bpf/lib/common.h),
 // indexed by reason.
 var DropReasons = []string{
 	0:  "no_session",

@@ -17,7 +17,7 @@ import (
 // EventType says what the packet path needs the daemon to know.
 type EventType uint32
 
-// Event types (enum wg_event_type, bpf/events.h).
+// Event types (enum wg_event_type, bpf/lib/events.h).
 const (
 	// EventHandshakeNeeded: a packet for the peer found no usable keypair
 	// and was left in the TUN. At most one a second per peer.

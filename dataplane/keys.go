@@ -16,7 +16,7 @@ import (
 	"github.com/wgbpfd/wgbpfd/keystore"
 )
 
-// Transport suites, as stored in wg_session.suite (bpf/common.h).
+// Transport suites, as stored in wg_session.suite (bpf/lib/common.h).
 const (
 	SuiteChaCha20Poly1305 = uint8(keystore.SuiteChaCha20Poly1305)
 	SuiteAESCBC           = uint8(keystore.SuiteAESCBC)
@@ -34,7 +34,7 @@ type SessionKeys struct {
 	Send, Receive [32]byte
 }
 
-// wg_session.flags (bpf/common.h): this side initiated the handshake.
+// wg_session.flags (bpf/lib/common.h): this side initiated the handshake.
 const sessionFlagInit = 1 << 0
 
 // installStage names the failed step reported in wg_install_args.stage.
@@ -87,7 +87,7 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 	default:
 		return fmt.Errorf("install session %d: unknown suite %d", k.LocalIndex, k.Suite)
 	}
-	// A candidate K_wrap (bpf/keymap.h): used only if the kernel has none
+	// A candidate K_wrap (bpf/lib/keymap.h): used only if the kernel has none
 	// yet, and wiped with the rest of args.
 	if _, err := rand.Read(args.WrapKey[:]); err != nil {
 		return fmt.Errorf("install session %d: random wrap key: %w", k.LocalIndex, err)
@@ -111,7 +111,7 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 	return nil
 }
 
-// WG_WRAP_ETHERTYPE (bpf/keys.h): marks wg_wrap's input frame.
+// WG_WRAP_ETHERTYPE (bpf/lib/keys.h): marks wg_wrap's input frame.
 const wrapEthertype = 0x88b6
 
 // wrapFrameLen is sizeof(struct wg_wrap_frame).

@@ -9,7 +9,7 @@ import (
 )
 
 // MaxPeers is how many peers the data plane holds (WG_MAX_PEERS in
-// bpf/peers.h, the size of the peers and peer_stats maps).
+// bpf/lib/peers.h, the size of the peers and peer_stats maps).
 const MaxPeers = 16384
 
 // MaxAllowedIPs is how many AllowedIPs prefixes of each family the data

@@ -22,7 +22,7 @@
 #include "tunnel_defs.h"
 #include "peers.h"
 #include "wire.h"
-#include "../include/wgbpfd/policy.h"
+#include "../../include/wgbpfd/policy.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -193,33 +193,4 @@ static __always_inline int wg_policy_ingress(struct __sk_buff *skb, struct wg_if
 static __always_inline int wg_policy_may_accept(void)
 {
 	return wg_policy_hooks & (1U << WGBPFD_HOOK_INGRESS);
-}
-
-/* Runs the ingress hook on what wg_underlay_ingress decrypted (its context
- * already filled) and delivers into wg0 on continue (if the source check
- * passed) or accept; any other verdict drops. */
-SEC("tc")
-int wg_policy_deliver(struct __sk_buff *skb)
-{
-	struct wg_ifconfig *cfg = wg_ifconfig();
-	struct wgbpfd_ctx *c;
-	__u32 zero = 0;
-	int v;
-
-	c = bpf_map_lookup_elem(&wgbpfd_ctx_map, &zero);
-	if (!cfg || !c)
-		goto drop;
-	/* Read before the hook: it may write the context. */
-	if (c->flags & WGBPFD_F_SRC_ALLOWED) {
-		v = wg_policy_call(skb, WGBPFD_HOOK_INGRESS);
-		if (v != WGBPFD_CONTINUE && v != WGBPFD_ACCEPT)
-			goto drop;
-	} else if (wg_policy_call(skb, WGBPFD_HOOK_INGRESS) != WGBPFD_ACCEPT) {
-		wg_count_drop(WG_DROP_SRC_NOT_ALLOWED);
-		return WG_TC_ACT_SHOT;
-	}
-	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
-drop:
-	wg_count_drop(WG_DROP_POLICY);
-	return WG_TC_ACT_SHOT;
 }
