@@ -375,8 +375,7 @@ int wg_hop_encrypt(struct __sk_buff *skb)
 	 * its TCP-small-queues credit now, as a NIC's transmit completion
 	 * would. Otherwise the credit is held until the packet is freed
 	 * wherever it ends: over a veth underlay, after the peer has decrypted
-	 * it, which capped one stream at about 1 ms of pacing rate in flight
-	 * and left the CPUs about 40% idle. A packet of no local socket
+	 * it, which throttled one stream (docs/kernel-facts.md). A packet of no local socket
 	 * (forwarded) needs no clone, without a resolved neighbour (the first
 	 * packets) bpf_redirect_neigh resolves it, and once a second it keeps
 	 * the neighbour entry checked (WG_NEIGH_REFRESH_NS). */

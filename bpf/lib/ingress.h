@@ -60,12 +60,9 @@ static __always_inline int wg_rx_handoff(struct __sk_buff *skb, struct wg_ifconf
 /* Small data messages stay on the CPU that received them (WG_HANDOFF_MIN),
  * unless they arrive as a flood: WG_FLOOD_RUN of them in a row on this CPU,
  * each within WG_FLOOD_GAP_NS of the one before. The receiving CPU is then
- * busy anyway, and decrypting even 64 bytes (1.3 µs with ChaCha20-Poly1305,
- * 3.6 µs with aes-cbc) costs more than the hand-off. A ping, or the ACKs of
- * a transfer, never make such a run, so idle round trips keep the short
- * path. Measured with 64-byte UDP through iperf3: aes-cbc 50 → 74-90 k
- * packets/s delivered when every packet was handed off, with idle pings
- * going from 0.08-0.10 to 0.19-0.27 ms, which this rule avoids. */
+ * busy anyway, and decrypting even 64 bytes costs more than the hand-off.
+ * A ping, or the ACKs of a transfer, never make such a run, so idle round
+ * trips keep the short path (docs/kernel-facts.md, Packet path). */
 #define WG_FLOOD_GAP_NS 50000ULL
 #define WG_FLOOD_RUN 16
 

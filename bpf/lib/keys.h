@@ -226,8 +226,8 @@ static __always_inline int wg_wrap_keys(struct __sk_buff *skb)
 	    !bpf_dynptr_from_mem(k->wrapped, sizeof(k->wrapped), 0, &dst))
 		/* Wrapped with the AES *decryption*, so that the per-packet
 		 * unwrap (suite.h) is the encryption: the kernel's
-		 * fixed-time AES encrypts a block ~2.7x faster than it
-		 * decrypts one (bench-crypto, bare cbc(aes)). */
+		 * fixed-time AES encrypts a block faster than it
+		 * decrypts one (docs/kernel-facts.md). */
 		ret = bpf_crypto_decrypt(c, &src, &dst, NULL);
 	/* The keys are in place: the packet path may use them now, as the
 	 * session's install (wg_install left the generation 0). */
