@@ -96,12 +96,12 @@ func (d *Dataplane) Attach(cfg AttachConfig) (err error) {
 		rxCPUs = n
 	}
 	ifc := wgIfconfig{
-		RxCPUs:     uint32(rxCPUs),
+		RxCpus:     uint32(rxCPUs),
 		TunIfindex: uint32(cfg.TunIndex),
 		HopIfindex: uint32(a.hop0Idx),
 		FibIfindex: uint32(a.hop1Idx),
 		Fwmark:     cfg.FwMark,
-		MTU:        uint32(a.cfg.MTU),
+		Mtu:        uint32(a.cfg.MTU),
 		ListenPort: cfg.ListenPort,
 	}
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateAny); err != nil {
@@ -215,7 +215,7 @@ func (d *Dataplane) adoptAttachment(a *attachment, ifc wgIfconfig) (err error) {
 	}
 	ifc.ListenPort = a.cfg.ListenPort
 	ifc.Fwmark = a.cfg.FwMark
-	ifc.MTU = uint32(a.cfg.MTU)
+	ifc.Mtu = uint32(a.cfg.MTU)
 	if err := d.objs.Ifconfig.Update(uint32(0), &ifc, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("adopt: writing ifconfig: %w", err)
 	}

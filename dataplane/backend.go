@@ -11,11 +11,11 @@ import (
 )
 
 // Backend is what computes the chacha20poly1305 suite (enum wg_backend,
-// bpf/aead.h). The wire format is the same either way.
+// bpf/lib/aead.h). The wire format is the same either way.
 type Backend uint32
 
 const (
-	// BackendBPF is ChaCha20-Poly1305 written in BPF (bpf/chacha20.h,
+	// BackendBPF is ChaCha20-Poly1305 written in BPF (bpf/lib/chacha20.h,
 	// poly1305.h); it needs nothing from the kernel beyond bpf_crypto's
 	// ecb(aes) for the key wrap.
 	BackendBPF Backend = 0
@@ -50,7 +50,7 @@ const aeadAlgo = "rfc7539(chacha20,poly1305)"
 // chooseBackend asks the kernel, through wg_probe, for an "aead" context
 // of rfc7539(chacha20,poly1305); the only proof that it works is creating
 // one. Whether bpf_crypto still has its type registry decides the buffer
-// convention (bpf/aead.h). why says, for the log, why the plain-BPF code
+// convention (bpf/lib/aead.h). why says, for the log, why the plain-BPF code
 // runs; it is empty when the kfunc backend was chosen.
 func chooseBackend(probe *ebpf.Program) (b Backend, why string, err error) {
 	want := os.Getenv(BackendEnv)

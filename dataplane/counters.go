@@ -19,18 +19,6 @@ type PeerStats struct {
 	LastRxData         time.Time // last data packet received (not a keepalive)
 }
 
-// wgPeerStats mirrors struct wg_peer_stats (bpf/peers.h).
-type wgPeerStats struct {
-	RxBytes      uint64
-	RxPackets    uint64
-	TxBytes      uint64
-	TxPackets    uint64
-	RxKeepalives uint64
-	LastRxNs     uint64
-	LastTxNs     uint64
-	LastRxDataNs uint64
-}
-
 // PeerStats reads peer id's counters.
 func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 	var per []wgPeerStats
@@ -53,7 +41,7 @@ func (d *Dataplane) PeerStats(id uint32) (PeerStats, error) {
 	return s, nil
 }
 
-// DropReasons names the drop counters (enum wg_drop_reason, bpf/common.h),
+// DropReasons names the drop counters (enum wg_drop_reason, bpf/lib/common.h),
 // indexed by reason.
 var DropReasons = []string{
 	0:  "no_session",

@@ -19,7 +19,7 @@ import (
 // EventType says what the packet path needs the daemon to know.
 type EventType uint32
 
-// Event types (enum wg_event_type, bpf/events.h).
+// Event types (enum wg_event_type, bpf/lib/events.h).
 const (
 	// EventHandshakeNeeded: a packet for the peer found no usable keypair
 	// and was left in the TUN. At most one a second per peer.
@@ -56,17 +56,6 @@ type Event struct {
 	LocalIndex uint32         // keypair concerned, 0 if none
 	Endpoint   netip.AddrPort // EventEndpointChanged only
 	Time       time.Time
-}
-
-// wgEvent mirrors struct wg_event (bpf/events.h).
-type wgEvent struct {
-	Type       uint32
-	PeerID     uint32
-	LocalIndex uint32
-	_          uint32
-	TimeNs     uint64
-	Endpoint   wgEndpoint
-	_          uint32
 }
 
 // eventReader serialises readers of the ring (ringbuf.Reader is not meant
@@ -120,7 +109,7 @@ func (d *Dataplane) ReadEvent(ctx context.Context) (Event, error) {
 		}
 		return Event{
 			Type:       EventType(v.Type),
-			PeerID:     v.PeerID,
+			PeerID:     v.PeerId,
 			LocalIndex: v.LocalIndex,
 			Endpoint:   endpointFromBPF(v.Endpoint),
 			Time:       bootTime(v.TimeNs),

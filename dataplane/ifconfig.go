@@ -9,18 +9,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// wgIfconfig mirrors struct wg_ifconfig (bpf/peers.h).
-type wgIfconfig struct {
-	TunIfindex uint32
-	HopIfindex uint32
-	FibIfindex uint32
-	Fwmark     uint32
-	MTU        uint32
-	ListenPort uint16
-	_          uint16
-	RxCPUs     uint32
-}
-
 // SetListenPort moves the packet path to another UDP port: ingress then
 // takes data messages to port, and encrypted packets leave from it. The
 // daemon's socket must already be bound there (handshakes still go to it).
@@ -37,7 +25,7 @@ func (d *Dataplane) SetMTU(mtu int) error {
 	if mtu < 576 || mtu > maxMTU {
 		return fmt.Errorf("set MTU: %d outside [576, %d]", mtu, maxMTU)
 	}
-	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.MTU = uint32(mtu) })
+	return d.updateIfconfig("set MTU", func(ifc *wgIfconfig) { ifc.Mtu = uint32(mtu) })
 }
 
 // SetFwMark changes the mark of outer packets and of their route lookup

@@ -18,7 +18,7 @@ import (
 	"github.com/wgbpfd/wgbpfd/keystore"
 )
 
-// Transport suites, as stored in wg_session.suite (bpf/common.h).
+// Transport suites, as stored in wg_session.suite (bpf/lib/common.h).
 const (
 	SuiteChaCha20Poly1305 = uint8(keystore.SuiteChaCha20Poly1305)
 	SuiteAESCBC           = uint8(keystore.SuiteAESCBC)
@@ -36,13 +36,8 @@ type SessionKeys struct {
 	Send, Receive [32]byte
 }
 
-// Sizes and offsets of the syscall programs' contexts (bpf/keys.h).
-const (
-	installArgsLen  = 8*4 + 5*32 // struct wg_install_args
-	installKeysOff  = 8 * 4
-	indexArgsLen    = 24 // struct wg_index_args
-	sessionFlagInit = 1 << 0
-)
+// wg_session.flags (bpf/lib/common.h): this side initiated the handshake.
+const sessionFlagInit = 1 << 0
 
 // installStage names the failed step reported in wg_install_args.stage.
 var installStage = map[uint32]string{
@@ -67,30 +62,26 @@ var syscallMu sync.Mutex
 // half. For aes-cbc it creates cbc(aes) and ecb(aes) contexts for both
 // directions; contexts of a replaced keypair are released.
 func (d *Dataplane) InstallSession(k *SessionKeys) error {
-	ctx := make([]byte, installArgsLen)
-	defer clear(ctx)
-
-	ne := binary.NativeEndian
-	ne.PutUint32(ctx[0:], uint32(k.Suite))
-	ne.PutUint32(ctx[4:], k.LocalIndex)
-	ne.PutUint32(ctx[8:], k.RemoteIndex)
-	ne.PutUint32(ctx[12:], k.PeerID)
-	if k.Initiator {
-		ne.PutUint32(ctx[16:], sessionFlagInit)
+	args := &installArgs{
+		Suite:       uint32(k.Suite),
+		LocalIndex:  k.LocalIndex,
+		RemoteIndex: k.RemoteIndex,
+		PeerId:      k.PeerID,
 	}
-	keys := ctx[installKeysOff:]
+	defer clear(argBytes(args))
+	if k.Initiator {
+		args.Flags = sessionFlagInit
+	}
 	switch k.Suite {
 	case SuiteChaCha20Poly1305:
-		copy(keys[0:32], k.Send[:])
-		copy(keys[32:64], k.Receive[:])
-		ne.PutUint32(ctx[28:], uint32(d.backend)) // wg_install_args.backend
+		args.Send = k.Send
+		args.Recv = k.Receive
+		args.Backend = uint32(d.backend)
 	case SuiteAESCBC:
 		scbc, saux := keystore.DeriveAESCBCKeys(&k.Send)
 		rcbc, raux := keystore.DeriveAESCBCKeys(&k.Receive)
-		copy(keys[0:32], scbc[:])
-		copy(keys[32:64], rcbc[:])
-		copy(keys[64:96], saux[:])
-		copy(keys[96:128], raux[:])
+		args.Send, args.Recv = scbc, rcbc
+		args.SendAux, args.RecvAux = saux, raux
 		clear(scbc[:])
 		clear(saux[:])
 		clear(rcbc[:])
@@ -98,20 +89,20 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 	default:
 		return fmt.Errorf("install session %d: unknown suite %d", k.LocalIndex, k.Suite)
 	}
-	// A candidate K_wrap (bpf/keymap.h): used only if the kernel has none
-	// yet, and wiped with the rest of ctx.
-	if _, err := rand.Read(keys[128:160]); err != nil {
+	// A candidate K_wrap (bpf/lib/keymap.h): used only if the kernel has none
+	// yet, and wiped with the rest of args.
+	if _, err := rand.Read(args.WrapKey[:]); err != nil {
 		return fmt.Errorf("install session %d: random wrap key: %w", k.LocalIndex, err)
 	}
 
 	syscallMu.Lock()
 	defer syscallMu.Unlock()
-	if err := runSyscall(d.objs.WgInstall, ctx); err != nil {
+	if err := runSyscall(d.objs.WgInstall, argBytes(args)); err != nil {
 		return fmt.Errorf("install session %d: %w", k.LocalIndex, err)
 	}
-	if errno := int32(ne.Uint32(ctx[20:])); errno != 0 {
-		stage := installStage[ne.Uint32(ctx[24:])]
-		return fmt.Errorf("install session %d: %s: %w", k.LocalIndex, stage, errnoError(errno))
+	if args.Err != 0 {
+		stage := installStage[args.Stage]
+		return fmt.Errorf("install session %d: %s: %w", k.LocalIndex, stage, errnoError(args.Err))
 	}
 	if k.Suite == SuiteChaCha20Poly1305 && d.backend == BackendBPF {
 		if err := d.wrapKeys(k); err != nil {
@@ -122,11 +113,22 @@ func (d *Dataplane) InstallSession(k *SessionKeys) error {
 	return nil
 }
 
-// Layout of wg_wrap's input (bpf/keys.h).
-const (
-	wrapEthertype = 0x88b6
-	wrapLen       = 14 + 8 + 64
-)
+// WG_WRAP_ETHERTYPE (bpf/lib/keys.h): marks wg_wrap's input frame.
+const wrapEthertype = 0x88b6
+
+// wrapFrameLen is sizeof(struct wg_wrap_frame).
+var wrapFrameLen = binary.Size(wrapFrame{})
+
+// wrapFrameBytes lays out wg_wrap's input. The C struct is packed (the
+// index follows the 14-byte Ethernet header), which Go's layout is not:
+// binary.Encode writes the fields without padding, as C has them.
+func wrapFrameBytes(f *wrapFrame) []byte {
+	buf := make([]byte, binary.Size(f))
+	if _, err := binary.Encode(buf, binary.NativeEndian, f); err != nil {
+		panic(err) // fixed-size struct into a buffer of its size
+	}
+	return buf
+}
 
 // wrapKeys stores the chacha20poly1305 keys, wrapped under K_wrap, with
 // wg_wrap: only TC programs may call bpf_crypto_encrypt. Program.Run
@@ -134,12 +136,13 @@ const (
 // DataOut is given, so nothing is copied back (and wg_wrap zeroes the keys
 // in the kernel's copy of the packet before it is freed).
 func (d *Dataplane) wrapKeys(k *SessionKeys) error {
-	buf := make([]byte, wrapLen)
+	f := &wrapFrame{LocalIndex: k.LocalIndex}
+	f.Eth.Proto = htons(wrapEthertype)
+	copy(f.Keys[:32], k.Send[:])
+	copy(f.Keys[32:], k.Receive[:])
+	buf := wrapFrameBytes(f)
+	clear(f.Keys[:])
 	defer clear(buf)
-	binary.BigEndian.PutUint16(buf[12:], wrapEthertype)
-	binary.NativeEndian.PutUint32(buf[14:], k.LocalIndex)
-	copy(buf[22:54], k.Send[:])
-	copy(buf[54:86], k.Receive[:])
 	ret, err := d.objs.WgWrap.Run(&ebpf.RunOptions{Data: buf})
 	if err != nil {
 		return fmt.Errorf("wrapping keys: %w", err)
@@ -159,13 +162,12 @@ func (d *Dataplane) RemoveSession(localIndex uint32) error {
 }
 
 func (d *Dataplane) removeLocked(localIndex uint32) error {
-	ctx := make([]byte, indexArgsLen)
-	binary.NativeEndian.PutUint32(ctx[0:], localIndex)
-	if err := runSyscall(d.objs.WgRemove, ctx); err != nil {
+	args := &indexArgs{LocalIndex: localIndex}
+	if err := runSyscall(d.objs.WgRemove, argBytes(args)); err != nil {
 		return fmt.Errorf("remove session %d: %w", localIndex, err)
 	}
-	if errno := int32(binary.NativeEndian.Uint32(ctx[4:])); errno != 0 {
-		return fmt.Errorf("remove session %d: %w", localIndex, errnoError(errno))
+	if args.Err != 0 {
+		return fmt.Errorf("remove session %d: %w", localIndex, errnoError(args.Err))
 	}
 	return nil
 }
@@ -174,18 +176,15 @@ func (d *Dataplane) removeLocked(localIndex uint32) error {
 // fetch-and-add shared with the packet path) for packets the daemon sends
 // itself, and returns the first.
 func (d *Dataplane) ReserveCounters(localIndex uint32, n uint64) (first uint64, err error) {
-	ctx := make([]byte, indexArgsLen)
-	ne := binary.NativeEndian
-	ne.PutUint32(ctx[0:], localIndex)
-	ne.PutUint64(ctx[8:], n)
+	args := &indexArgs{LocalIndex: localIndex, N: n}
 	// No lock: wg_reserve touches no staging map.
-	if err := runSyscall(d.objs.WgReserve, ctx); err != nil {
+	if err := runSyscall(d.objs.WgReserve, argBytes(args)); err != nil {
 		return 0, fmt.Errorf("reserve counters of session %d: %w", localIndex, err)
 	}
-	if errno := int32(ne.Uint32(ctx[4:])); errno != 0 {
-		return 0, fmt.Errorf("reserve counters of session %d: %w", localIndex, errnoError(errno))
+	if args.Err != 0 {
+		return 0, fmt.Errorf("reserve counters of session %d: %w", localIndex, errnoError(args.Err))
 	}
-	return ne.Uint64(ctx[16:]), nil
+	return args.First, nil
 }
 
 // errnoError turns a negative errno from BPF into an error that reads
@@ -228,6 +227,12 @@ type progRunAttr struct {
 	cpu         uint32
 	batchSize   uint32
 	_           uint32
+}
+
+// argBytes is the memory of a generated context struct, which has the C
+// layout (structs.HostLayout), for runSyscall to pass and the caller to wipe.
+func argBytes[T installArgs | indexArgs | probeArgs](a *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(a)), unsafe.Sizeof(*a))
 }
 
 // runSyscall runs a SEC("syscall") program on ctx, which the kernel copies

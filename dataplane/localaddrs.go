@@ -14,7 +14,7 @@ import (
 )
 
 // The ingress program takes a data message only when its outer destination
-// is one of this host's addresses (bpf/outer.h): what the stack would hand
+// is one of this host's addresses (bpf/lib/outer.h): what the stack would hand
 // to the daemon's socket. No BPF helper answers "is this address local" on
 // a host that does not forward, so the namespace's addresses are mirrored
 // into local_addrs, IPv4 ones v4-mapped. An address that appears before the

@@ -41,7 +41,7 @@ const (
 	DataHeaderLen = 16
 	TagLen        = 16
 	// MaxPadded is the largest padded payload the BPF code handles
-	// (WG_MAX_PADDED in bpf/common.h).
+	// (WG_MAX_PADDED in bpf/lib/common.h).
 	MaxPadded = 1536
 )
 

@@ -11,7 +11,7 @@ import (
 )
 
 // MaxPeers is how many peers the data plane holds (WG_MAX_PEERS in
-// bpf/peers.h, the size of the peers and peer_stats maps).
+// bpf/lib/peers.h, the size of the peers and peer_stats maps).
 const MaxPeers = 16384
 
 // MaxAllowedIPs is how many AllowedIPs prefixes of each family the data
@@ -30,26 +30,6 @@ type Peer struct {
 	// responder's keypair that becomes Current on its first received packet
 	// (EventKeypairConfirmed).
 	Current, Previous, Next uint32
-}
-
-// wgEndpoint mirrors struct wg_endpoint (bpf/peers.h).
-type wgEndpoint struct {
-	Family uint16
-	Port   [2]byte // network order
-	Addr   [16]byte
-}
-
-// wgPeer mirrors struct wg_peer (bpf/peers.h). Lock is the bpf_spin_lock's
-// place: the kernel skips it on BPF_F_LOCK copies.
-type wgPeer struct {
-	Lock             uint32
-	Current          uint32
-	Previous         uint32
-	Next             uint32
-	Endpoint         wgEndpoint
-	_                uint32
-	HandshakeEventNs uint64
-	RekeyEventNs     uint64
 }
 
 const (
@@ -71,12 +51,12 @@ func endpointToBPF(ap netip.AddrPort) wgEndpoint {
 		e.Family = afInet6
 		e.Addr = a.As16()
 	}
-	e.Port = [2]byte{byte(ap.Port() >> 8), byte(ap.Port())}
+	e.Port = htons(ap.Port())
 	return e
 }
 
 func endpointFromBPF(e wgEndpoint) netip.AddrPort {
-	port := uint16(e.Port[0])<<8 | uint16(e.Port[1])
+	port := ntohs(e.Port)
 	switch e.Family {
 	case afInet:
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Addr[:4])), port)
@@ -158,26 +138,15 @@ func (d *Dataplane) DeletePeer(id uint32) error {
 	return errors.Join(errs...)
 }
 
-// wgLPM4 and wgLPM6 mirror struct wg_lpm_v4/v6 (bpf/peers.h).
-type wgLPM4 struct {
-	Prefixlen uint32
-	Addr      [4]byte
-}
-
-type wgLPM6 struct {
-	Prefixlen uint32
-	Addr      [16]byte
-}
-
 func (d *Dataplane) lpm(p netip.Prefix) (*ebpf.Map, any, error) {
 	if !p.IsValid() {
 		return nil, nil, fmt.Errorf("invalid prefix %v", p)
 	}
 	p = p.Masked()
 	if p.Addr().Is4() {
-		return d.objs.AllowedV4, &wgLPM4{uint32(p.Bits()), p.Addr().As4()}, nil
+		return d.objs.AllowedV4, &wgLPM4{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As4()}, nil
 	}
-	return d.objs.AllowedV6, &wgLPM6{uint32(p.Bits()), p.Addr().As16()}, nil
+	return d.objs.AllowedV6, &wgLPM6{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}, nil
 }
 
 // AddAllowedIP routes prefix to peer id (replacing another peer's claim on

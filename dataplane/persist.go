@@ -553,7 +553,7 @@ func Adopt(ifname string, cfg AttachConfig, prepare func(*Dataplane) error) (d *
 	}
 	a := &attachment{cfg: cfg, underlay: map[int]link.Link{}, hop0: h0, hop1: h1, hop0Idx: int(id.Hop0), hop1Idx: int(id.Hop1), pinDir: dir}
 	if a.cfg.MTU == 0 {
-		a.cfg.MTU = int(ifc.MTU)
+		a.cfg.MTU = int(ifc.Mtu)
 	}
 	for _, f := range fixed {
 		if err := links[f.name].Update(f.prog); err != nil {
@@ -614,5 +614,5 @@ func PinnedConfig(ifname string) (AttachConfig, error) {
 	if err := m.Lookup(uint32(0), &ifc); err != nil {
 		return AttachConfig{}, err
 	}
-	return AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.MTU)}, nil
+	return AttachConfig{TunIndex: int(ifc.TunIfindex), ListenPort: ifc.ListenPort, FwMark: ifc.Fwmark, MTU: int(ifc.Mtu)}, nil
 }

@@ -265,17 +265,10 @@ func (d *Dataplane) repinPolicy(old, p *Policy) {
 	}
 }
 
-// PeerInfo is what a policy may know of a peer (struct wgbpfd_peer_info).
-type wgPeerInfo struct {
-	PeerID          uint32
-	_               uint32
-	LastHandshakeNs uint64
-}
-
 // SetPeerInfo publishes a peer's id and last handshake (zero: none) to
 // policies, keyed by its public key.
 func (d *Dataplane) SetPeerInfo(pub [32]byte, id uint32, lastHandshake time.Time) error {
-	info := wgPeerInfo{PeerID: id, LastHandshakeNs: bootNs(lastHandshake)}
+	info := wgPeerInfo{PeerId: id, LastHandshakeNs: bootNs(lastHandshake)}
 	if err := d.objs.WgbpfdPeers.Update(pub, &info, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("publishing peer %d to the policy: %w", id, err)
 	}

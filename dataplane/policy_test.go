@@ -224,7 +224,7 @@ func BenchmarkPolicyHook(b *testing.B) {
 	d, err := Load()
 	must(b, err)
 	defer d.Close()
-	must(b, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{TunIfindex: 1, HopIfindex: 1, FibIfindex: 1, MTU: 1420}, 0))
+	must(b, d.objs.Ifconfig.Update(uint32(0), &wgIfconfig{TunIfindex: 1, HopIfindex: 1, FibIfindex: 1, Mtu: 1420}, 0))
 	must(b, d.SetPeer(7, Peer{Endpoint: netip.MustParseAddrPort("192.0.2.2:51820")}))
 	must(b, d.AddAllowedIP(netip.MustParsePrefix("10.9.0.0/24"), 7))
 	// The test run takes the data as a frame and sets skb->protocol from

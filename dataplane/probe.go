@@ -92,21 +92,22 @@ func Probe() (*ProbeResult, error) {
 // refuses an AEAD without one and a cipher with one). The first result is
 // the kernel's answer for the algorithm, the second a failure to ask.
 func probeCipher(p *ebpf.Program, typ, algo string, authsize byte) (error, error) {
-	// struct wg_probe_args: type[16], algo[128], key_len, err, authsize.
-	ctx := make([]byte, 16+128+12)
-	copy(ctx[0:15], typ)
-	copy(ctx[16:16+127], algo)
-	ctx[144] = 32
-	ctx[152] = authsize
+	args := &probeArgs{KeyLen: 32, Authsize: uint32(authsize)}
+	// NUL-terminated: copy at most len-1 bytes.
+	for i := 0; i < len(typ) && i < len(args.Type)-1; i++ {
+		args.Type[i] = int8(typ[i])
+	}
+	for i := 0; i < len(algo) && i < len(args.Algo)-1; i++ {
+		args.Algo[i] = int8(algo[i])
+	}
 	syscallMu.Lock()
-	err := runSyscall(p, ctx)
+	err := runSyscall(p, argBytes(args))
 	syscallMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("probing %s %q: %w", typ, algo, err)
 	}
-	errno := int32(uint32(ctx[148]) | uint32(ctx[149])<<8 | uint32(ctx[150])<<16 | uint32(ctx[151])<<24)
-	if errno != 0 {
-		return fmt.Errorf("bpf_crypto_ctx_create(%q): %w", algo, errnoError(errno)), nil
+	if args.Err != 0 {
+		return fmt.Errorf("bpf_crypto_ctx_create(%q): %w", algo, errnoError(args.Err)), nil
 	}
 	return nil, nil
 }

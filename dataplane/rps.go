@@ -18,7 +18,7 @@ import (
 // on hop1, so that encryption runs on the CPU the inner flow's hash picks
 // (flows in parallel, instead of everything on the sending CPU, which a
 // veth pair would otherwise keep it on); on hop0, so that decryption can be
-// handed to another CPU (wg_rx_handoff in bpf/ingress.h). Returns the
+// handed to another CPU (wg_rx_handoff in bpf/lib/ingress.h). Returns the
 // number of CPUs in the maps. The hop is ours and goes away on detach, so
 // nothing is undone. rps_cpus lives in sysfs, which shows the network
 // namespace it was mounted in: a throwaway thread enters ours, takes a

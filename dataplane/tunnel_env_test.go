@@ -291,8 +291,6 @@ func capture(t *testing.T, s *tunnelSide) int {
 	return fd
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
 // dataMessage is one captured data message: its UDP payload and source.
 type dataMessage struct {
 	payload []byte

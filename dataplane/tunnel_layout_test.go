@@ -5,14 +5,47 @@ package dataplane
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/cilium/ebpf/btf"
 )
 
-// TestTunnelLayouts: the Go mirrors of the packet path's map types have the
-// sizes of their C definitions (no root needed: read from the ELF).
+// TestTunnelLayouts: the types bpf2go generated (-type in doc.go) have the
+// sizes of their C definitions in the object's BTF, and the maps' key and
+// value sizes (no root needed: read from the ELF). binary.Size, not
+// unsafe.Sizeof: it is what the map and ring codecs read and write.
 func TestTunnelLayouts(t *testing.T) {
 	spec, err := loadWgbpf()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		c string
+		v any
+	}{
+		{"wg_ifconfig", wgIfconfig{}},
+		{"wg_endpoint", wgEndpoint{}},
+		{"wg_peer", wgPeer{}},
+		{"wg_peer_stats", wgPeerStats{}},
+		{"wg_lpm_v4", wgLPM4{}},
+		{"wg_lpm_v6", wgLPM6{}},
+		{"wg_event", wgEvent{}},
+		{"wg_install_args", installArgs{}},
+		{"wg_index_args", indexArgs{}},
+		{"wg_probe_args", probeArgs{}},
+		{"wg_commit_args", wgbpfWgCommitArgs{}},
+		{"wg_local_addr", wgbpfWgLocalAddr{}},
+		{"wg_session", wgbpfWgSession{}},
+		{"wg_wrap_frame", wrapFrame{}},
+		{"wgbpfd_peer_info", wgPeerInfo{}},
+	} {
+		var st *btf.Struct
+		if err := spec.Types.TypeByName(c.c, &st); err != nil {
+			t.Errorf("struct %s: %v", c.c, err)
+			continue
+		}
+		if got := binary.Size(c.v); got != int(st.Size) {
+			t.Errorf("%T is %d bytes, struct %s %d", c.v, got, c.c, st.Size)
+		}
 	}
 	for _, c := range []struct {
 		m       string
@@ -23,6 +56,8 @@ func TestTunnelLayouts(t *testing.T) {
 		{"ifconfig", uint32(0), wgIfconfig{}},
 		{"allowed_v4", wgLPM4{}, uint32(0)},
 		{"allowed_v6", wgLPM6{}, uint32(0)},
+		{"local_addrs", wgbpfWgLocalAddr{}, uint8(0)},
+		{"wgbpfd_peers", [32]byte{}, wgPeerInfo{}},
 	} {
 		ms := spec.Maps[c.m]
 		if ms == nil {
@@ -31,9 +66,6 @@ func TestTunnelLayouts(t *testing.T) {
 		if k, v := binary.Size(c.key), binary.Size(c.vs); uint32(k) != ms.KeySize || uint32(v) != ms.ValueSize {
 			t.Errorf("%s: Go key/value %d/%d bytes, C %d/%d", c.m, k, v, ms.KeySize, ms.ValueSize)
 		}
-	}
-	if got := binary.Size(wgEvent{}); got != 48 {
-		t.Errorf("wgEvent is %d bytes, struct wg_event 48", got)
 	}
 }
 

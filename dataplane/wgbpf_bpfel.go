@@ -20,9 +20,112 @@ type wgbpfWgCommitArgs struct {
 	Counter    uint64
 }
 
+type wgbpfWgEndpoint struct {
+	_      structs.HostLayout
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
+}
+
+type wgbpfWgEvent struct {
+	_          structs.HostLayout
+	Type       uint32
+	PeerId     uint32
+	LocalIndex uint32
+	Pad        uint32
+	TimeNs     uint64
+	Endpoint   wgbpfWgEndpoint
+	Pad2       uint32
+}
+
+type wgbpfWgIfconfig struct {
+	_          structs.HostLayout
+	TunIfindex uint32
+	HopIfindex uint32
+	FibIfindex uint32
+	Fwmark     uint32
+	Mtu        uint32
+	ListenPort uint16
+	Pad        uint16
+	RxCpus     uint32
+}
+
+type wgbpfWgIndexArgs struct {
+	_          structs.HostLayout
+	LocalIndex uint32
+	Err        int32
+	N          uint64
+	First      uint64
+}
+
+type wgbpfWgInstallArgs struct {
+	_           structs.HostLayout
+	Suite       uint32
+	LocalIndex  uint32
+	RemoteIndex uint32
+	PeerId      uint32
+	Flags       uint32
+	Err         int32
+	Stage       uint32
+	Backend     uint32
+	Send        [32]uint8
+	Recv        [32]uint8
+	SendAux     [32]uint8
+	RecvAux     [32]uint8
+	WrapKey     [32]uint8
+}
+
 type wgbpfWgLocalAddr struct {
 	_    structs.HostLayout
 	Addr [16]uint8
+}
+
+type wgbpfWgLpmV4 struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [4]uint8
+}
+
+type wgbpfWgLpmV6 struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
+type wgbpfWgPeer struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Current          uint32
+	Previous         uint32
+	Next             uint32
+	Endpoint         wgbpfWgEndpoint
+	Pad              uint32
+	HandshakeEventNs uint64
+	RekeyEventNs     uint64
+}
+
+type wgbpfWgPeerStats struct {
+	_            structs.HostLayout
+	RxBytes      uint64
+	RxPackets    uint64
+	TxBytes      uint64
+	TxPackets    uint64
+	RxKeepalives uint64
+	LastRxNs     uint64
+	LastTxNs     uint64
+	LastRxDataNs uint64
+}
+
+type wgbpfWgProbeArgs struct {
+	_        structs.HostLayout
+	Type     [16]int8
+	Algo     [128]int8
+	KeyLen   uint32
+	Err      int32
+	Authsize uint32
 }
 
 type wgbpfWgSession struct {
@@ -43,6 +146,26 @@ type wgbpfWgSession struct {
 	Generation   uint64
 	ReplayLast   uint64
 	ReplayBitmap [128]uint64
+}
+
+type wgbpfWgWrapFrame struct {
+	_   structs.HostLayout
+	Eth struct {
+		_     structs.HostLayout
+		Dst   [6]uint8
+		Src   [6]uint8
+		Proto uint16
+	}
+	LocalIndex uint32
+	Zero       uint32
+	Keys       [64]uint8
+}
+
+type wgbpfWgbpfdPeerInfo struct {
+	_               structs.HostLayout
+	PeerId          uint32
+	Reserved        uint32
+	LastHandshakeNs uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -8,9 +8,23 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type wgbpftestWgSelftestHdr struct {
+	_          structs.HostLayout
+	Op         uint32
+	LocalIndex uint32
+	Counter    uint64
+	Len        uint32
+	AdLen      uint32
+	NonceLo    uint32
+	Ret        int32
+	Key        [32]uint8
+	Ad         [16]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //

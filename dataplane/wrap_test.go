@@ -4,7 +4,6 @@ package dataplane
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 
@@ -47,22 +46,21 @@ func TestKeysWrapWipesPacket(t *testing.T) {
 		installedRet, sealKey = -22, &k.Send
 	}
 	packet := func(idx uint32, n int) []byte {
-		b := make([]byte, wrapLen)
-		binary.BigEndian.PutUint16(b[12:], wrapEthertype)
-		binary.NativeEndian.PutUint32(b[14:], idx)
-		copy(b[22:54], next.Send[:])
-		copy(b[54:86], next.Receive[:])
-		return b[:n]
+		f := &wrapFrame{LocalIndex: idx}
+		f.Eth.Proto = htons(wrapEthertype)
+		copy(f.Keys[:32], next.Send[:])
+		copy(f.Keys[32:], next.Receive[:])
+		return wrapFrameBytes(f)[:n]
 	}
 	for _, c := range []struct {
 		name string
 		pkt  []byte
 		ret  int32
 	}{
-		{"installed", packet(31, wrapLen), installedRet},
-		{"unknown index", packet(999, wrapLen), errNoKey},
-		{"aes-cbc keypair", packet(32, wrapLen), errNoKey},
-		{"short packet", packet(31, wrapLen-10), -22},
+		{"installed", packet(31, wrapFrameLen), installedRet},
+		{"unknown index", packet(999, wrapFrameLen), errNoKey},
+		{"aes-cbc keypair", packet(32, wrapFrameLen), errNoKey},
+		{"short packet", packet(31, wrapFrameLen-10), -22},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opts := &ebpf.RunOptions{Data: c.pkt, DataOut: make([]byte, len(c.pkt)+64)}

@@ -8,7 +8,7 @@ import (
 )
 
 // Protocol constants from the WireGuard paper, section 6. The BPF side
-// mirrors these in bpf/common.h.
+// mirrors these in bpf/lib/common.h.
 
 // Data message types. aes-cbc has a type of its own so that a peer using the
 // other suite is counted as a mismatch instead of looking like a forgery.

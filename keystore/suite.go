@@ -10,7 +10,7 @@ import (
 
 // Suite is a transport suite: how data message payloads are encrypted and
 // authenticated. The values are part of the kernel contract (WG_SUITE_* in
-// bpf/common.h) and are stored in every session.
+// bpf/lib/common.h) and are stored in every session.
 type Suite uint8
 
 const (

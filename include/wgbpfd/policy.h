@@ -70,6 +70,7 @@ struct wgbpfd_ctx {
 	__u32 flags;       /* WGBPFD_F_* */
 	__u32 _reserved;
 };
+_Static_assert(sizeof(struct wgbpfd_ctx) == 32, "wgbpfd_ctx: shared with Go");
 
 /* A peer's public, non-secret state, keyed by its public key (32 raw
  * bytes, as `wg pubkey | base64 -d` prints them). Read-only to a policy. */
@@ -78,6 +79,7 @@ struct wgbpfd_peer_info {
 	__u32 _reserved;
 	__u64 last_handshake_ns; /* bpf_ktime_get_boot_ns() clock; 0: none yet */
 };
+_Static_assert(sizeof(struct wgbpfd_peer_info) == 16, "wgbpfd_peer_info: shared with Go");
 
 #define WGBPFD_MAX_PEERS 16384
 

@@ -2,7 +2,7 @@
 
 // Package replay is WireGuard's sliding-window replay filter for data
 // message counters (RFC 6479 style), shared in design with the BPF data plane
-// (struct wg_session in bpf/common.h: replay_last and replay_bitmap).
+// (struct wg_session in bpf/lib/common.h: replay_last and replay_bitmap).
 package replay
 
 // Window geometry. The ring has 8192 bits; one 64-bit word is always the

@@ -15,9 +15,8 @@
  *    random key that exists only inside one ecb(aes) context (kptr in
  *    key_wrap), so a dump shows ciphertext. The wrap is the AES decryption
  *    and the unwrap the encryption (AES is a permutation either way): the
- *    kernel's fixed-time AES encrypts ~2.7x faster than it decrypts.
- *    Unwrapping costs one bpf_crypto_encrypt of 32 bytes per packet
- *    (~0.65 us here; it was ~1.4 us as a decrypt).
+ *    kernel's fixed-time AES encrypts faster than it decrypts.
+ *    Unwrapping costs one bpf_crypto_encrypt of 32 bytes per packet.
  * Keys arrive through the context buffer of the SEC("syscall") programs in
  * keys.h, never through a map, and per-packet state is wiped after each
  * packet.

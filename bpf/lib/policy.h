@@ -21,7 +21,8 @@
 #include "common.h"
 #include "tunnel_defs.h"
 #include "peers.h"
-#include "../include/wgbpfd/policy.h"
+#include "wire.h"
+#include "../../include/wgbpfd/policy.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -86,12 +87,16 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	__builtin_memcpy(fib.smac, &mark, 4);
 	if (skb->protocol == bpf_htons(WG_ETH_P_IP)) {
 		fib.family = WG_AF_INET;
-		if (bpf_skb_load_bytes(skb, 12, &fib.ipv4_src, 4) ||
-		    bpf_skb_load_bytes(skb, 16, &fib.ipv4_dst, 4))
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip4, saddr), &fib.ipv4_src,
+				       sizeof(fib.ipv4_src)) ||
+		    bpf_skb_load_bytes(skb, offsetof(struct wg_ip4, daddr), &fib.ipv4_dst,
+				       sizeof(fib.ipv4_dst)))
 			goto drop;
 	} else {
 		fib.family = WG_AF_INET6;
-		if (bpf_skb_load_bytes(skb, 8, fib.ipv6_src, 32)) /* saddr, daddr */
+		/* saddr and daddr, adjacent in both structs */
+		if (bpf_skb_load_bytes(skb, offsetof(struct wg_ip6, saddr), fib.ipv6_src,
+				       sizeof(fib.ipv6_src) + sizeof(fib.ipv6_dst)))
 			goto drop;
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH | WG_FIB_LOOKUP_MARK);
@@ -101,7 +106,7 @@ static __noinline int wg_policy_bypass(struct __sk_buff *skb, __u32 fib_ifindex,
 	 * expects, and drops a packet without one): wg0 has no link layer. */
 	proto = skb->protocol;
 	if (bpf_skb_change_head(skb, WG_ETH_HLEN, 0) ||
-	    bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
+	    bpf_skb_store_bytes(skb, offsetof(struct wg_eth, proto), &proto, sizeof(proto), 0))
 		goto drop;
 	skb->mark = mark;
 	nh.nh_family = fib.family;
@@ -188,33 +193,4 @@ static __always_inline int wg_policy_ingress(struct __sk_buff *skb, struct wg_if
 static __always_inline int wg_policy_may_accept(void)
 {
 	return wg_policy_hooks & (1U << WGBPFD_HOOK_INGRESS);
-}
-
-/* Runs the ingress hook on what wg_underlay_ingress decrypted (its context
- * already filled) and delivers into wg0 on continue (if the source check
- * passed) or accept; any other verdict drops. */
-SEC("tc")
-int wg_policy_deliver(struct __sk_buff *skb)
-{
-	struct wg_ifconfig *cfg = wg_ifconfig();
-	struct wgbpfd_ctx *c;
-	__u32 zero = 0;
-	int v;
-
-	c = bpf_map_lookup_elem(&wgbpfd_ctx_map, &zero);
-	if (!cfg || !c)
-		goto drop;
-	/* Read before the hook: it may write the context. */
-	if (c->flags & WGBPFD_F_SRC_ALLOWED) {
-		v = wg_policy_call(skb, WGBPFD_HOOK_INGRESS);
-		if (v != WGBPFD_CONTINUE && v != WGBPFD_ACCEPT)
-			goto drop;
-	} else if (wg_policy_call(skb, WGBPFD_HOOK_INGRESS) != WGBPFD_ACCEPT) {
-		wg_count_drop(WG_DROP_SRC_NOT_ALLOWED);
-		return WG_TC_ACT_SHOT;
-	}
-	return bpf_redirect(cfg->tun_ifindex, BPF_F_INGRESS);
-drop:
-	wg_count_drop(WG_DROP_POLICY);
-	return WG_TC_ACT_SHOT;
 }

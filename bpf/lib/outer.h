@@ -40,6 +40,7 @@
 struct wg_local_addr {
 	__u8 addr[16];
 };
+_Static_assert(sizeof(struct wg_local_addr) == 16, "wg_local_addr: shared with Go");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* selftest.h: a SEC("tc") program that exists only for BPF_PROG_TEST_RUN
+/* selftest.h: helpers of wg_selftest (wgbpfd_test.c), a SEC("tc") program
+ * that exists only for BPF_PROG_TEST_RUN
  * tests and benchmarks (dataplane/crypto_test.go, bench_crypto_test.go). It is
  * built only into wgbpfd_test.c, never into the daemon's object. It runs
  * wg_seal/wg_open, a mimic of the receive path that counts drops by reason,
@@ -15,6 +16,7 @@
 
 #include "common.h"
 #include "suite.h"
+#include "wire.h"
 
 enum wg_selftest_op {
 	WG_ST_SEAL = 1,      /* wg_seal(index, counter, len); writes C||tag */
@@ -42,9 +44,10 @@ struct wg_selftest_hdr {
 	__u8 key[32];
 	__u8 ad[16];
 };
+_Static_assert(sizeof(struct wg_selftest_hdr) == 80, "wg_selftest_hdr: shared with Go");
 
 #define WG_ST_ETHERTYPE 0x88b5 /* IEEE local experimental */
-#define WG_ST_OFF 14
+#define WG_ST_OFF sizeof(struct wg_eth)
 #define WG_ST_DATA (WG_ST_OFF + sizeof(struct wg_selftest_hdr))
 
 static __always_inline int wg_st_load(struct __sk_buff *skb, __u32 off,
@@ -184,66 +187,6 @@ static __always_inline int wg_st_rx(struct __sk_buff *skb, struct wg_scratch *s)
 		return ret;
 	}
 	if (wg_st_store(skb, WG_ST_OFF + WG_DATA_HEADER_LEN, s, clen))
-		return WG_ERR_LEN;
-	return 0;
-}
-
-SEC("tc")
-int wg_selftest(struct __sk_buff *skb)
-{
-	struct wg_selftest_hdr h;
-	struct wg_scratch *s;
-	__u32 zero = 0, op, n;
-	__u16 proto = 0;
-	int ret;
-
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
-		return WG_ERR_CRYPTO;
-	bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto));
-	if (proto != bpf_htons(WG_ST_ETHERTYPE) ||
-	    bpf_skb_load_bytes(skb, WG_ST_OFF, &h, sizeof(h)))
-		return wg_st_rx(skb, s);
-	op = h.op & 0xff;
-	if (op == WG_ST_RX)
-		return wg_st_rx(skb, s);
-	if (h.len > WG_MAX_PADDED)
-		return WG_ERR_LEN;
-	n = h.len;
-	switch (op) {
-	case WG_ST_SEAL:
-	case WG_ST_AEAD_SEAL:
-	case WG_ST_POLY1305:
-	case WG_ST_CBC:
-	case WG_ST_CBC_DEC:
-		if (wg_st_load(skb, WG_ST_DATA, s, n))
-			return WG_ERR_LEN;
-		break;
-	case WG_ST_OPEN:
-	case WG_ST_AEAD_OPEN:
-		if (wg_st_load(skb, WG_ST_DATA, s, n + WG_TAG_LEN))
-			return WG_ERR_LEN;
-		break;
-	default:
-		return WG_ERR_LEN;
-	}
-	switch (op) {
-	case WG_ST_SEAL:
-		ret = wg_seal(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
-		n += WG_TAG_LEN;
-		break;
-	case WG_ST_OPEN:
-		ret = wg_open(h.local_index, h.counter, n, wg_keys_generation(h.local_index));
-		break;
-	default:
-		ret = wg_selftest_raw(&h, n);
-		if (op == WG_ST_AEAD_SEAL || op == WG_ST_POLY1305)
-			n += WG_TAG_LEN;
-		break;
-	}
-	if (ret)
-		return ret;
-	if (!(h.op & WG_ST_NOWRITE) && wg_st_store(skb, WG_ST_DATA, s, n))
 		return WG_ERR_LEN;
 	return 0;
 }

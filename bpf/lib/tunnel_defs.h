@@ -41,3 +41,4 @@
  * a 32-bit id (destination: peer id, source: local index of the keypair). */
 #define WG_HOP_MAC0 0x02
 #define WG_HOP_MAC1 0x57 /* 'W' */
+#define WG_HOP_MAC_ID 2   /* where the 32-bit id starts */

@@ -3,8 +3,8 @@
  *
  * Ownership: this file is the contract between the crypto code
  * (chacha20.h, poly1305.h, aescbc.h, suite.h, keys.h) and the packet path
- * (egress.h, ingress.h). Change a layout here and in the Go mirror
- * (dataplane) together.
+ * (egress.h, ingress.h). Structs the Go side reads are generated into
+ * dataplane by bpf2go (-type) and their sizes asserted here.
  */
 #pragma once
 
@@ -79,6 +79,7 @@ struct wg_session {
 	__u64 replay_last;         /* highest counter accepted + 1 (0: none) */
 	__u64 replay_bitmap[WG_REPLAY_WORDS];
 };
+_Static_assert(sizeof(struct wg_session) == 64 + 8 * WG_REPLAY_WORDS, "wg_session: shared with Go");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

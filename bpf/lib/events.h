@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* events.h: what the packet path tells the daemon, through a ring buffer.
- * Mirrored by dataplane/events.go. Events that a busy peer could raise for
+ * Events that a busy peer could raise for
  * every packet are rate-limited per peer (WG_EVENT_INTERVAL_NS). */
 #pragma once
 
@@ -23,6 +23,7 @@ struct wg_event {
 	struct wg_endpoint endpoint; /* ENDPOINT_CHANGED: the new endpoint */
 	__u32 _pad2;
 };
+_Static_assert(sizeof(struct wg_event) == 48, "wg_event: shared with Go");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -2,22 +2,14 @@
 /* chacha20.h: ChaCha20 (RFC 8439 section 2.3-2.4) in plain BPF.
  *
  * One function call per 64-byte block. The 16 state words are plain locals
- * that clang keeps in registers and its own frame (208 bytes); the chain
+ * that clang keeps in registers and its own frame; the chain
  * underlay ingress -> wg_open -> wg_chachapoly -> wg_chacha20_xor ->
- * wg_chacha20_block -> wg_chacha20_ks is 464 of the 512 bytes (verifier
- * "stack depth" of the loaded programs). The
- * double-round loop stays rolled: unrolling measured no faster and costs
- * verifier time. BPF has no rotate: each is four instructions.
- *
- * Measured on this machine (AEAD without key unwrap, 1424 bytes, ns/pkt):
- *   state in the per-CPU map, load/store around each quarter round  7160
- *   state in locals (this file)                                      6140
- *   hand-allocated BPF assembly, 6 words resident, 10 in stack slots 6600
- *   the same, two quarter rounds interleaved                         6610
- *   either, rotates as (x * (2^32+1)) >> (32-n), all or some         6260-7600
- * The hand-written versions execute ~20% fewer instructions and are still
- * slower: the rounds are bound by the ALU (shift) throughput, not by the
- * spills, which the CPU forwards from store to load almost for free.
+ * wg_chacha20_block -> wg_chacha20_ks is near the 512-byte stack limit
+ * (docs/kernel-facts.md). The
+ * double-round loop stays rolled: unrolling is no faster and costs
+ * verifier time. BPF has no rotate: each is four instructions. Locals beat
+ * both the per-CPU map and hand-allocated assembly: the rounds are bound by
+ * shift throughput, not by spills (docs/kernel-facts.md, Speed).
  */
 #pragma once
 
