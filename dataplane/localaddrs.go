@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -91,17 +90,8 @@ func (d *Dataplane) trackAddrs(ns netns.NsHandle, report func(error)) (*addrTrac
 	return t, nil
 }
 
-// close stops the watcher and waits for it, bounded should netlink never
-// let go.
-func (t *addrTracker) close() error {
-	close(t.stop)
-	select {
-	case <-t.done:
-		return nil
-	case <-time.After(5 * time.Second):
-		return errors.New("the address watcher did not stop within 5 s")
-	}
-}
+// close stops the watcher and waits for it.
+func (t *addrTracker) close() error { return stopAndWait(t.stop, t.done, "address watcher") }
 
 // pruneLocalAddrs deletes from a taken-over local_addrs the addresses the
 // namespace no longer has (removed while no daemon watched); trackAddrs

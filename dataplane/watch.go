@@ -3,7 +3,6 @@
 package dataplane
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -79,11 +78,17 @@ func (a *attachment) stopWatching() error {
 	if a.stop == nil {
 		return nil
 	}
-	close(a.stop)
+	return stopAndWait(a.stop, a.watching, "link watcher")
+}
+
+// stopAndWait closes stop and waits for the watcher behind it to close
+// done; bounded, should netlink never let go.
+func stopAndWait(stop, done chan struct{}, what string) error {
+	close(stop)
 	select {
-	case <-a.watching:
+	case <-done:
 		return nil
 	case <-time.After(5 * time.Second):
-		return errors.New("the link watcher did not stop within 5 s")
+		return fmt.Errorf("the %s did not stop within 5 s", what)
 	}
 }

@@ -50,6 +50,20 @@ static __noinline int wg_policy_call(struct __sk_buff *skb, __u32 hook)
 }
 
 /* Fills this CPU's context and runs the hook: the verdict, or -1. */
+/* What a hook is told about the packet it runs on. */
+static __always_inline void wg_policy_ctx_fill(struct wgbpfd_ctx *c, struct wg_ifconfig *cfg,
+					       __u32 hook, __u32 peer_id, __u32 l3_off,
+					       __u32 flags)
+{
+	c->abi = WGBPFD_POLICY_ABI;
+	c->hook = hook;
+	c->ifindex = cfg->tun_ifindex;
+	c->peer_id = peer_id;
+	c->l3_off = l3_off;
+	c->target_peer = 0;
+	c->flags = flags;
+}
+
 static __always_inline int wg_policy_run(struct __sk_buff *skb, struct wg_ifconfig *cfg,
 					 __u32 hook, __u32 peer_id, __u32 l3_off,
 					 struct wgbpfd_ctx **out)
@@ -60,13 +74,7 @@ static __always_inline int wg_policy_run(struct __sk_buff *skb, struct wg_ifconf
 	c = bpf_map_lookup_elem(&wgbpfd_ctx_map, &zero);
 	if (!c)
 		return -1;
-	c->abi = WGBPFD_POLICY_ABI;
-	c->hook = hook;
-	c->ifindex = cfg->tun_ifindex;
-	c->peer_id = peer_id;
-	c->l3_off = l3_off;
-	c->target_peer = 0;
-	c->flags = 0;
+	wg_policy_ctx_fill(c, cfg, hook, peer_id, l3_off, 0);
 	*out = c;
 	return wg_policy_call(skb, hook);
 }
@@ -174,13 +182,8 @@ static __always_inline int wg_policy_ingress(struct __sk_buff *skb, struct wg_if
 		return WG_POLICY_PASS;
 	c = bpf_map_lookup_elem(&wgbpfd_ctx_map, &zero);
 	if (c) {
-		c->abi = WGBPFD_POLICY_ABI;
-		c->hook = WGBPFD_HOOK_INGRESS;
-		c->ifindex = cfg->tun_ifindex;
-		c->peer_id = peer_id;
-		c->l3_off = WG_ETH_HLEN;
-		c->target_peer = 0;
-		c->flags = src_allowed ? WGBPFD_F_SRC_ALLOWED : 0;
+		wg_policy_ctx_fill(c, cfg, WGBPFD_HOOK_INGRESS, peer_id, WG_ETH_HLEN,
+				   src_allowed ? WGBPFD_F_SRC_ALLOWED : 0);
 		bpf_tail_call(skb, &policy_deliver_prog, 0);
 	}
 	wg_count_drop(WG_DROP_POLICY);
